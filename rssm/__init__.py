@@ -1,0 +1,36 @@
+"""rssm: a small Recurrent State-Space Model (PlaNet/Dreamer world model) on a moving-dot world.
+
+The package mirrors the book's chapters: ``dataset`` (ch. 1), ``model`` (ch. 2-3), ``utils`` (losses,
+ch. 4), ``evaluate`` (ch. 5-6), ``checkpoint``, ``figures`` and ``train`` (the ``rssm-train`` CLI).
+"""
+
+__version__ = "0.1.0"
+
+from rssm.checkpoint import Checkpoint, load_checkpoint, load_pretrained, save_checkpoint  # noqa: E402
+from rssm.dataset import (  # noqa: E402
+    MovingDotConfig,
+    MovingDotDataset,
+    collate_moving_dot,
+    generate_moving_dot_sequences,
+)
+from rssm.model import RSSM, CNNDecoder, CNNEncoder, RSSMConfig, RSSMOutput  # noqa: E402
+from rssm.utils import kl_balance, reconstruction_loss, set_seed  # noqa: E402
+
+__all__ = [
+    "RSSM",
+    "CNNDecoder",
+    "CNNEncoder",
+    "Checkpoint",
+    "MovingDotConfig",
+    "MovingDotDataset",
+    "RSSMConfig",
+    "RSSMOutput",
+    "collate_moving_dot",
+    "generate_moving_dot_sequences",
+    "kl_balance",
+    "load_checkpoint",
+    "load_pretrained",
+    "reconstruction_loss",
+    "save_checkpoint",
+    "set_seed",
+]

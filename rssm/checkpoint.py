@@ -1,0 +1,119 @@
+"""Saving and loading trained models: one ``model.pt`` file holds everything needed to use or resume.
+
+A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
+``torch.load(weights_only=True)`` (no pickled code runs). It is written atomically: to a temporary
+file in the same folder, then renamed, so a crash never leaves a half-written ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rssm.dataset import MovingDotConfig
+from rssm.model import RSSM, RSSMConfig
+
+FORMAT_VERSION = 1
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+PRETRAINED = {"moving_dot_occluded": PRETRAINED_DIR / "moving_dot_occluded.pt"}
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint. ``model`` is in eval mode on the requested device."""
+
+    path: Path
+    model: RSSM
+    data_config: MovingDotConfig
+    train_config: dict[str, Any]
+    history: dict[str, list[float]]
+    optimizer_state: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    """The versions a checkpoint was written with, for the record."""
+    import numpy
+
+    from rssm import __version__
+
+    return {"rssm": __version__, "torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: RSSM,
+    data_config: MovingDotConfig,
+    train_config: dict[str, Any],
+    history: dict[str, list[float]],
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Path:
+    """Write everything to ``path`` atomically (temp file + rename). Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_config": model.config.to_dict(),
+        "data_config": data_config.to_dict(),
+        "train_config": dict(train_config),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "history": {k: [float(x) for x in v] for k, v in history.items()},
+        "versions": library_versions(),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a ``model.pt``. Raises FileNotFoundError if missing, ValueError if corrupt or incompatible."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise ValueError(f"{path}: not a readable rssm checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(payload, dict) or "model_state" not in payload:
+        raise ValueError(f"{path}: not an rssm checkpoint (no model_state)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format {payload.get('format_version')!r}, this rssm reads {FORMAT_VERSION}")
+    try:
+        model_config = RSSMConfig.from_dict(payload["model_config"])
+        data_config = MovingDotConfig.from_dict(payload["data_config"])
+        model = RSSM(model_config)
+        model.load_state_dict(payload["model_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{path}: incompatible checkpoint ({type(error).__name__}: {error})") from None
+    model.to(device).eval()
+    return Checkpoint(
+        path=path,
+        model=model,
+        data_config=data_config,
+        train_config=payload.get("train_config", {}),
+        history=payload.get("history", {}),
+        optimizer_state=payload.get("optimizer_state"),
+        versions=payload.get("versions", {}),
+    )
+
+
+def load_pretrained(name: str = "moving_dot_occluded", device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint shipped inside the package (see ``scripts/train_pretrained.sh``)."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}; available: {', '.join(PRETRAINED)}")
+    return load_checkpoint(PRETRAINED[name], device)

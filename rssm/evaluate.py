@@ -1,0 +1,196 @@
+"""Open-loop evaluation: dot-position error and MSE against the horizon, baselines, linear probes.
+
+Chapter 5 (``book/05_open_loop_rollouts``) uses these to judge rollouts; chapter 6 uses the probes.
+
+Horizon h means the h-th predicted frame after the K context frames: frame K + h - 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rssm.dataset import MovingDotConfig, draw_occluders, generate_moving_dot_sequences, reflect, render_dots
+from rssm.model import RSSM
+
+BASELINES = ("blank", "copy_last", "constant_velocity")
+
+
+def background_frames(occluder_mask: torch.Tensor, config: MovingDotConfig) -> torch.Tensor:
+    """The frame with the occluders and no dot: (B, 1, H, W) float32."""
+    return occluder_mask.float() * config.occluder_intensity
+
+
+def estimate_dot_position(frames: torch.Tensor, background: torch.Tensor | None = None, floor: float = 0.1) -> torch.Tensor:
+    """Read the dot's (x, y) in pixels off frames, as the centroid of the brightness above the background.
+
+    frames: (B, N, 1, H, W); background: (B, 1, H, W) or None. Pixels brighter than background + floor
+    count, weighted by how much brighter. A frame with no such pixel (a blank prediction) reads as the
+    grid's centre: a blank guess is charged the error of guessing the middle. Returns (B, N, 2).
+    """
+    size = frames.shape[-1]
+    if background is not None:
+        frames = frames - background.unsqueeze(1)
+    weight = (frames[:, :, 0] - floor).clamp(min=0)  # (B, N, H, W)
+    total = weight.sum((-1, -2))  # (B, N)
+    coords = torch.arange(size, dtype=frames.dtype, device=frames.device)
+    x = (weight.sum(-2) * coords).sum(-1) / total.clamp(min=1e-8)
+    y = (weight.sum(-1) * coords).sum(-1) / total.clamp(min=1e-8)
+    centre = torch.full_like(x, (size - 1) / 2)
+    empty = total < 1e-3
+    return torch.stack([torch.where(empty, centre, x), torch.where(empty, centre, y)], -1)
+
+
+def constant_velocity_states(last_state: torch.Tensor, steps: int, config: MovingDotConfig) -> torch.Tensor:
+    """Extrapolate (x, y, vx, vy) (B, 4) for ``steps`` frames at constant velocity, bouncing off walls.
+
+    The baseline is given the true state of the last context frame (even if the dot is hidden
+    there), so it is a strong baseline: it lacks only the future actions. Returns (B, steps, 2).
+    """
+    position, velocity = last_state[:, :2].clone(), last_state[:, 2:].clone()
+    out = []
+    for _ in range(steps):
+        position, velocity = reflect(position + velocity, velocity, config.wall_low, config.wall_high)
+        out.append(position)
+    return torch.stack(out, 1)
+
+
+def baseline_predictions(batch: dict[str, torch.Tensor], K: int, config: MovingDotConfig) -> dict[str, torch.Tensor]:
+    """Frames (B, T-K, 1, H, W) from each baseline in :data:`BASELINES`, for frames K..T-1."""
+    obs = batch["obs"]
+    B, T = obs.shape[:2]
+    cv_positions = constant_velocity_states(batch["states"][:, K - 1], T - K, config)
+    cv_frames = draw_occluders(render_dots(cv_positions, config), batch["occluder_mask"], config)
+    return {
+        "blank": torch.zeros_like(obs[:, K:]),
+        "copy_last": obs[:, K - 1 : K].expand(B, T - K, *obs.shape[2:]),
+        "constant_velocity": cv_frames,
+    }
+
+
+@dataclass
+class OpenLoopReport:
+    """Open-loop errors against the horizon for the model and each baseline.
+
+    Each dict maps a predictor's name ("model" and the :data:`BASELINES`) to an array over horizons
+    1..N. ``pos_err_visible`` is the mean distance (pixels) between the dot read off the predicted
+    frame and the true dot, over frames where the dot is visible; ``mse_*`` is the per-pixel squared
+    error, averaged over visible or occluded frames. ``count_*`` is how many frames each horizon
+    averages over.
+    """
+
+    K: int
+    horizons: np.ndarray
+    pos_err_visible: dict[str, np.ndarray] = field(default_factory=dict)
+    mse_visible: dict[str, np.ndarray] = field(default_factory=dict)
+    mse_occluded: dict[str, np.ndarray] = field(default_factory=dict)
+    count_visible: np.ndarray | None = None
+    count_occluded: np.ndarray | None = None
+
+    def at(self, horizon: int, metric: str = "pos_err_visible") -> dict[str, float]:
+        """All predictors' values of ``metric`` at one horizon (1-based)."""
+        if not 1 <= horizon <= len(self.horizons):
+            raise ValueError(f"horizon={horizon}: must be in [1, {len(self.horizons)}]")
+        return {name: float(values[horizon - 1]) for name, values in getattr(self, metric).items()}
+
+    def table(self, horizons: tuple[int, ...] = (1, 5, 10, 20), metric: str = "pos_err_visible", digits: int = 2) -> str:
+        """A plain-text table of ``metric`` at the given horizons, one row per predictor."""
+        horizons = tuple(h for h in horizons if h <= len(self.horizons))
+        names = list(getattr(self, metric))
+        width = max(len(n) for n in names) + 2
+        lines = [f"{metric} (K={self.K})".ljust(width) + "".join(f"h={h}".rjust(9) for h in horizons)]
+        for name in names:
+            lines.append(name.ljust(width) + "".join(f"{self.at(h, metric)[name]:9.{digits}f}" for h in horizons))
+        return "\n".join(lines)
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the batch of (B, N) values where mask is True, per horizon; NaN where none."""
+    count = mask.sum(0).double()
+    total = (values.double() * mask).sum(0)
+    return (total / count.clamp(min=1)).where(count > 0, torch.nan).numpy(), count.numpy()
+
+
+@torch.no_grad()
+def evaluate_open_loop(
+    model: RSSM,
+    data_config: MovingDotConfig,
+    K: int = 8,
+    num_sequences: int = 256,
+    seed: int = 12345,
+    batch_size: int = 64,
+) -> OpenLoopReport:
+    """Condition on K frames, roll the prior mean forward, and compare with the truth and the baselines.
+
+    Sequences are freshly generated from ``seed`` (held out from training, which uses other seeds).
+    The horizon runs to the end of each sequence: T - K frames.
+    """
+    if not 1 <= K < data_config.seq_len:
+        raise ValueError(f"K={K}: must be in [1, seq_len-1={data_config.seq_len - 1}]")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    pos_errs, sq_errs, visibles = {}, {}, []
+    done = 0
+    while done < num_sequences:
+        n = min(batch_size, num_sequences - done)
+        batch = generate_moving_dot_sequences(data_config, n, seed=seed + done)
+        done += n
+        obs, actions = batch["obs"], batch["actions"]
+        pred = model.open_loop_rollout(
+            obs[:, :K].to(device), actions[:, :K].to(device), actions[:, K:].to(device), K
+        ).cpu()
+        predictions = {"model": pred, **baseline_predictions(batch, K, data_config)}
+        background = background_frames(batch["occluder_mask"], data_config)
+        true_pos = batch["states"][:, K:, :2]
+        truth = obs[:, K:]
+        visibles.append(batch["visible"][:, K:])
+        for name, frames in predictions.items():
+            err = (estimate_dot_position(frames, background) - true_pos).norm(dim=-1)  # (n, T-K) pixels
+            pos_errs.setdefault(name, []).append(err)
+            sq_errs.setdefault(name, []).append(((frames - truth) ** 2).flatten(2).mean(-1))  # (n, T-K)
+    visible = torch.cat(visibles)
+    report = OpenLoopReport(K=K, horizons=np.arange(1, data_config.seq_len - K + 1))
+    for name in pos_errs:
+        pos, sq = torch.cat(pos_errs[name]), torch.cat(sq_errs[name])
+        report.pos_err_visible[name], report.count_visible = _masked_mean(pos, visible)
+        report.mse_visible[name], _ = _masked_mean(sq, visible)
+        report.mse_occluded[name], report.count_occluded = _masked_mean(sq, ~visible)
+    model.train(was_training)
+    return report
+
+
+@torch.no_grad()
+def collect_latents(model: RSSM, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Filter sequences with the posterior mean and return (h (B, T, deter), z (B, T, stoch))."""
+    device = next(model.parameters()).device
+    out = model.observe(obs.to(device), actions.to(device), sample=False)
+    return out.h.cpu(), out.z.cpu()
+
+
+def fit_linear_probe(features: torch.Tensor, targets: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
+    """Ridge regression from features (N, F) to targets (N, D). Returns weights (F + 1, D), bias last."""
+    X = torch.cat([features.double(), torch.ones(len(features), 1, dtype=torch.float64)], 1)
+    A = X.T @ X + ridge * len(X) * torch.eye(X.shape[1], dtype=torch.float64)
+    return torch.linalg.solve(A, X.T @ targets.double())
+
+
+def probe_r2(weights: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+    """R^2 of a linear probe on held-out (features, targets), one value per target dimension."""
+    X = torch.cat([features.double(), torch.ones(len(features), 1, dtype=torch.float64)], 1)
+    residual = ((targets.double() - X @ weights) ** 2).sum(0)
+    total = ((targets.double() - targets.double().mean(0)) ** 2).sum(0)
+    return (1 - residual / total).numpy()
+
+
+def linear_probe_r2(
+    train_features: torch.Tensor, train_targets: torch.Tensor, test_features: torch.Tensor, test_targets: torch.Tensor
+) -> np.ndarray:
+    """Fit a probe on the train split and report R^2 per target on the test split.
+
+    Use it with features = concat(h, z) and targets = states (x, y, vx, vy): an R^2 near 1 says the
+    model's state holds that quantity linearly.
+    """
+    return probe_r2(fit_linear_probe(train_features, train_targets), test_features, test_targets)

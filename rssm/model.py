@@ -1,0 +1,364 @@
+"""The Recurrent State-Space Model (RSSM) of PlaNet and Dreamer, sized for the moving-dot world.
+
+References: Hafner et al. 2019 (PlaNet, "Learning Latent Dynamics for Planning from Pixels") and
+Hafner et al. 2020-2023 (Dreamer V1-V3). Chapters 2 and 3 of the book build these parts by hand.
+
+The model state at frame t is a pair (h_t, z_t):
+
+- h_t (``deter_dim``) is deterministic, carried by a GRU: h_t = GRU(h_{t-1}, [z_{t-1}, a_{t-1}]);
+- z_t (``stoch_dim``) is a diagonal Gaussian with two sources:
+  the prior     p(z_t | h_t)          (h_t already contains a_{t-1}), used to imagine frames,
+  the posterior q(z_t | h_t, e_t)     with e_t = encoder(frame t), used when frame t is seen.
+
+The decoder renders (h_t, z_t) back to frame t. Time convention (see :mod:`rssm.dataset`): frame t is
+predicted from ``actions[:, t-1]``; at t = 0 the previous action and state are zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class RSSMConfig:
+    """Sizes of the RSSM. Defaults are the fast CPU recipe (see ``book/04_training_kl_balancing``)."""
+
+    image_size: int = 32  # frames are image_size x image_size (must match MovingDotConfig.grid_size)
+    image_channels: int = 1
+    action_dim: int = 2
+    deter_dim: int = 128  # size of the GRU state h
+    stoch_dim: int = 16  # size of the Gaussian latent z
+    hidden_dim: int = 128  # width of the MLPs around the GRU (prior, posterior, input)
+    embed_dim: int = 128  # size of the encoder's frame embedding e_t
+    cnn_depth: int = 16  # channels of the first conv layer; each further layer doubles them
+    cnn_layers: int = 3  # stride-2 conv layers: 32x32 -> 4x4 with 3 layers
+    min_std: float = 0.1  # floor on the std of prior and posterior (PlaNet uses 0.1)
+    gru_layer_norm: bool = True  # LayerNorm inside the GRU (DreamerV2/V3); False gives nn.GRUCell
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"RSSMConfig.{f.name}={value!r}: must be a positive int")
+        if isinstance(self.min_std, bool) or not isinstance(self.min_std, (int, float)) or not 0 < self.min_std < 10:
+            raise ValueError(f"RSSMConfig.min_std={self.min_std!r}: must be a number in (0, 10)")
+        if not isinstance(self.gru_layer_norm, bool):
+            raise ValueError(f"RSSMConfig.gru_layer_norm={self.gru_layer_norm!r}: must be True or False")
+        if self.image_size % (2**self.cnn_layers) != 0 or self.image_size // (2**self.cnn_layers) < 2:
+            raise ValueError(
+                f"RSSMConfig.image_size={self.image_size}: must be divisible by 2**cnn_layers="
+                f"{2**self.cnn_layers} and leave at least 2x2 pixels"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RSSMConfig":
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"RSSMConfig: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+class CNNEncoder(nn.Module):
+    """Frame -> embedding. (N, C, H, W) -> (N, embed_dim), with ``cnn_layers`` stride-2 convs."""
+
+    def __init__(self, config: RSSMConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = config.image_channels
+        for i in range(config.cnn_layers):
+            out = config.cnn_depth * 2**i
+            layers += [nn.Conv2d(channels, out, kernel_size=4, stride=2, padding=1), nn.SiLU()]
+            channels = out
+        self.convs = nn.Sequential(*layers)
+        side = config.image_size // 2**config.cnn_layers
+        self.proj = nn.Linear(channels * side * side, config.embed_dim)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = self.convs(frames)  # (N, C', h, w)
+        return F.silu(self.proj(x.flatten(1)))  # (N, embed_dim)
+
+
+class CNNDecoder(nn.Module):
+    """(h, z) features -> frame. (N, deter+stoch) -> (N, C, H, W), a linear (unsquashed) output.
+
+    The output is the mean of a unit-variance Gaussian over pixels, so it is not passed through a
+    sigmoid: near 0 and 1 a sigmoid's gradient vanishes and the model settles on blank frames
+    (measured in chapter 4). The last bias starts at 0, the background's value.
+    """
+
+    def __init__(self, config: RSSMConfig) -> None:
+        super().__init__()
+        self.side = config.image_size // 2**config.cnn_layers
+        self.top_channels = config.cnn_depth * 2 ** (config.cnn_layers - 1)
+        self.proj = nn.Linear(config.deter_dim + config.stoch_dim, self.top_channels * self.side**2)
+        layers: list[nn.Module] = []
+        channels = self.top_channels
+        for i in reversed(range(config.cnn_layers)):
+            last = i == 0
+            out = config.image_channels if last else config.cnn_depth * 2 ** (i - 1)
+            layers.append(nn.ConvTranspose2d(channels, out, kernel_size=4, stride=2, padding=1))
+            if not last:
+                layers.append(nn.SiLU())
+            channels = out
+        self.deconvs = nn.Sequential(*layers)
+        nn.init.zeros_(layers[-1].bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = F.silu(self.proj(features)).view(-1, self.top_channels, self.side, self.side)  # (N, C', h, w)
+        return self.deconvs(x)  # (N, C, H, W)
+
+
+class LayerNormGRUCell(nn.Module):
+    """A GRU cell with LayerNorm on its gates, as in DreamerV2/V3 (the update gate starts biased shut).
+
+    The update gate's -1 bias makes h change slowly at the start of training, which keeps early
+    gradients through time stable.
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(input_dim + hidden_dim, 3 * hidden_dim, bias=False)
+        self.norm = nn.LayerNorm(3 * hidden_dim)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        reset, candidate, update = self.norm(self.linear(torch.cat([x, h], -1))).chunk(3, -1)
+        reset = torch.sigmoid(reset)
+        candidate = torch.tanh(reset * candidate)
+        update = torch.sigmoid(update - 1.0)
+        return update * candidate + (1 - update) * h
+
+
+class RSSMState(NamedTuple):
+    """The model state at one time step: h (B, deter_dim) and z (B, stoch_dim)."""
+
+    h: torch.Tensor
+    z: torch.Tensor
+
+
+class Gaussian(NamedTuple):
+    """A diagonal Gaussian: mean and std, each (..., stoch_dim)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def rsample(self) -> torch.Tensor:
+        """Reparameterised sample: mean + std * eps, so gradients flow into mean and std."""
+        return self.mean + self.std * torch.randn_like(self.std)
+
+
+@dataclass
+class RSSMOutput:
+    """What :meth:`RSSM.forward` returns for a (B, T) batch."""
+
+    recon: torch.Tensor  # (B, T, C, H, W) decoded frames
+    prior_mean: torch.Tensor  # (B, T, stoch_dim)
+    prior_std: torch.Tensor  # (B, T, stoch_dim)
+    post_mean: torch.Tensor  # (B, T, stoch_dim); equals the prior when use_posterior=False
+    post_std: torch.Tensor  # (B, T, stoch_dim)
+    h: torch.Tensor  # (B, T, deter_dim)
+    z: torch.Tensor  # (B, T, stoch_dim), sampled from the posterior (or the prior)
+
+    @property
+    def prior(self) -> Gaussian:
+        return Gaussian(self.prior_mean, self.prior_std)
+
+    @property
+    def posterior(self) -> Gaussian:
+        return Gaussian(self.post_mean, self.post_std)
+
+
+def shift_actions(actions: torch.Tensor) -> torch.Tensor:
+    """The action *before* each frame: (B, T, A) -> (B, T, A) with a zero action in front.
+
+    ``shift_actions(actions)[:, t] == actions[:, t-1]``: the action that took frame t-1 to frame t.
+    Feeding ``actions[:, t]`` instead is the classic off-by-one (chapter 8): the model would be told
+    where the dot goes next before it has to predict it.
+    """
+    return torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], 1)
+
+
+class RSSM(nn.Module):
+    """Encoder, GRU, prior, posterior and decoder. Chapter 3 builds one step by hand."""
+
+    def __init__(self, config: RSSMConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or RSSMConfig()
+        self.encoder = CNNEncoder(config)
+        self.decoder = CNNDecoder(config)
+        self.gru_input = nn.Sequential(nn.Linear(config.stoch_dim + config.action_dim, config.hidden_dim), nn.SiLU())
+        if config.gru_layer_norm:
+            self.gru: nn.Module = LayerNormGRUCell(config.hidden_dim, config.deter_dim)
+        else:
+            self.gru = nn.GRUCell(config.hidden_dim, config.deter_dim)
+        self.prior_net = nn.Sequential(
+            nn.Linear(config.deter_dim, config.hidden_dim), nn.SiLU(), nn.Linear(config.hidden_dim, 2 * config.stoch_dim)
+        )
+        self.posterior_net = nn.Sequential(
+            nn.Linear(config.deter_dim + config.embed_dim, config.hidden_dim),
+            nn.SiLU(),
+            nn.Linear(config.hidden_dim, 2 * config.stoch_dim),
+        )
+
+    # ----- one step -------------------------------------------------------------------------------
+
+    def _gaussian(self, raw: torch.Tensor) -> Gaussian:
+        mean, raw_std = raw.chunk(2, -1)
+        return Gaussian(mean, F.softplus(raw_std) + self.config.min_std)
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> RSSMState:
+        """The state before frame 0: zeros, as in PlaNet and DreamerV2."""
+        device = device or next(self.parameters()).device
+        return RSSMState(
+            torch.zeros(batch_size, self.config.deter_dim, device=device),
+            torch.zeros(batch_size, self.config.stoch_dim, device=device),
+        )
+
+    def prior_step(self, state: RSSMState, prev_action: torch.Tensor) -> tuple[torch.Tensor, Gaussian]:
+        """Advance h by one frame and return (h_t, p(z_t | h_t)). prev_action: (B, action_dim)."""
+        h = self.gru(self.gru_input(torch.cat([state.z, prev_action], -1)), state.h)  # (B, deter)
+        return h, self._gaussian(self.prior_net(h))
+
+    def posterior(self, h: torch.Tensor, embed: torch.Tensor) -> Gaussian:
+        """q(z_t | h_t, e_t). h: (B, deter_dim), embed: (B, embed_dim)."""
+        return self._gaussian(self.posterior_net(torch.cat([h, embed], -1)))
+
+    def decode(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Render frames from states. h: (..., deter_dim), z: (..., stoch_dim) -> (..., C, H, W)."""
+        lead = h.shape[:-1]
+        frames = self.decoder(torch.cat([h, z], -1).reshape(-1, h.shape[-1] + z.shape[-1]))
+        return frames.view(*lead, *frames.shape[1:])
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """Embed frames. obs: (B, T, C, H, W) -> (B, T, embed_dim)."""
+        B, T = obs.shape[:2]
+        return self.encoder(obs.reshape(B * T, *obs.shape[2:])).view(B, T, -1)
+
+    # ----- whole sequences ------------------------------------------------------------------------
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, use_posterior: bool = True) -> RSSMOutput:
+        """Run a whole sequence. obs: (B, T, C, H, W); actions: (B, T, action_dim).
+
+        Frame t is predicted from ``actions[:, t-1]`` (zeros at t = 0). With ``use_posterior`` the
+        latent z_t is sampled from q(z_t | h_t, e_t): the model sees every frame (training). Without it
+        z_t is sampled from the prior and no frame is looked at: a dream from the very first step.
+        """
+        self._check_sequence(obs, actions, "obs", "actions")
+        if use_posterior:
+            return self.observe(obs, actions, sample=True)
+        return self.imagine(self.initial_state(obs.shape[0], obs.device), shift_actions(actions), sample=True)
+
+    def observe(self, obs: torch.Tensor, actions: torch.Tensor, sample: bool = True) -> RSSMOutput:
+        """Filter frames with the posterior from the initial state. Shapes as in :meth:`forward`.
+
+        z_t is a posterior sample, or the posterior mean when ``sample`` is False (for evaluation).
+        """
+        embeds = self.encode(obs)  # (B, T, E)
+        prev_actions = shift_actions(actions)  # (B, T, A)
+        state = self.initial_state(obs.shape[0], obs.device)
+        steps = []
+        for t in range(obs.shape[1]):
+            h, prior = self.prior_step(state, prev_actions[:, t])
+            post = self.posterior(h, embeds[:, t])
+            state = RSSMState(h, post.rsample() if sample else post.mean)
+            steps.append((state, prior, post))
+        return self._collect(steps)
+
+    def imagine(self, state: RSSMState, prev_actions: torch.Tensor, sample: bool = False) -> RSSMOutput:
+        """Roll the prior forward from ``state``, one frame per action, never looking at a frame.
+
+        prev_actions: (B, N, action_dim); ``prev_actions[:, i]`` is the action taken just before the
+        i-th imagined frame. z is the prior's mean unless ``sample``. Returns an :class:`RSSMOutput`
+        with N frames whose posterior fields repeat the prior.
+        """
+        steps = []
+        for i in range(prev_actions.shape[1]):
+            h, prior = self.prior_step(state, prev_actions[:, i])
+            state = RSSMState(h, prior.rsample() if sample else prior.mean)
+            steps.append((state, prior, prior))
+        return self._collect(steps)
+
+    def _collect(self, steps: list[tuple[RSSMState, Gaussian, Gaussian]]) -> RSSMOutput:
+        """Stack per-step (state, prior, posterior) along time and decode every frame at once."""
+        stack = lambda xs: torch.stack(xs, 1)  # noqa: E731  list of (B, D) -> (B, N, D)
+        h = stack([s.h for s, _, _ in steps])
+        z = stack([s.z for s, _, _ in steps])
+        return RSSMOutput(
+            recon=self.decode(h, z),
+            prior_mean=stack([p.mean for _, p, _ in steps]),
+            prior_std=stack([p.std for _, p, _ in steps]),
+            post_mean=stack([q.mean for _, _, q in steps]),
+            post_std=stack([q.std for _, _, q in steps]),
+            h=h,
+            z=z,
+        )
+
+    def open_loop_rollout(
+        self,
+        obs_context: torch.Tensor,
+        actions_context: torch.Tensor,
+        actions_future: torch.Tensor,
+        K: int,
+        sample: bool = False,
+        num_samples: int | None = None,
+    ) -> torch.Tensor:
+        """Condition on frames 0..K-1, then predict frames K..T-1 with the prior alone.
+
+        obs_context: (B, K, C, H, W), frames 0..K-1; actions_context: (B, K, A), actions 0..K-1;
+        actions_future: (B, T-K, A), actions K..T-1. ``actions_context[:, K-1]`` takes frame K-1 to
+        frame K, so it drives the first prediction; the last future action is never used.
+
+        Returns (B, T-K, C, H, W) with ``pred[:, i]`` predicting frame K+i, using the prior's mean
+        (or one sample if ``sample``). With ``num_samples=S`` returns S sampled futures,
+        (S, B, T-K, C, H, W).
+        """
+        if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+            raise ValueError(f"K={K!r}: must be a positive int (the number of context frames)")
+        if obs_context.dim() != 5 or obs_context.shape[1] != K:
+            raise ValueError(f"obs_context: expected shape (B, K={K}, C, H, W), got {tuple(obs_context.shape)}")
+        self._check_sequence(obs_context, actions_context, "obs_context", "actions_context")
+        B = obs_context.shape[0]
+        if actions_future.dim() != 3 or actions_future.shape[0] != B or actions_future.shape[2] != self.config.action_dim:
+            raise ValueError(
+                f"actions_future: expected shape (B={B}, T-K, {self.config.action_dim}), got {tuple(actions_future.shape)}"
+            )
+        if actions_future.shape[1] < 1:
+            raise ValueError("actions_future: needs at least one future step (T-K >= 1)")
+        if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1):
+            raise ValueError(f"num_samples={num_samples!r}: must be a positive int or None")
+
+        context = self.observe(obs_context, actions_context, sample=False)
+        state = RSSMState(context.h[:, -1], context.z[:, -1])
+        prev_actions = torch.cat([actions_context[:, -1:], actions_future[:, :-1]], 1)  # (B, T-K, A)
+        if num_samples is None:
+            return self.imagine(state, prev_actions, sample=sample).recon
+        S = num_samples
+        repeat = lambda x: x.unsqueeze(0).expand(S, *x.shape).reshape(S * B, *x.shape[1:])  # noqa: E731
+        futures = self.imagine(RSSMState(repeat(state.h), repeat(state.z)), repeat(prev_actions), sample=True)
+        return futures.recon.view(S, B, *futures.recon.shape[1:])
+
+    # ----- checks at the door ---------------------------------------------------------------------
+
+    def _check_sequence(self, obs: torch.Tensor, actions: torch.Tensor, obs_name: str, act_name: str) -> None:
+        c = self.config
+        expected = (c.image_channels, c.image_size, c.image_size)
+        if not isinstance(obs, torch.Tensor) or obs.dim() != 5 or tuple(obs.shape[2:]) != expected:
+            got = tuple(obs.shape) if isinstance(obs, torch.Tensor) else type(obs).__name__
+            raise ValueError(f"{obs_name}: expected shape (B, T, {expected[0]}, {expected[1]}, {expected[2]}), got {got}")
+        if not isinstance(actions, torch.Tensor) or actions.dim() != 3 or actions.shape[2] != c.action_dim:
+            got = tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__
+            raise ValueError(f"{act_name}: expected shape (B, T, {c.action_dim}), got {got}")
+        if actions.shape[:2] != obs.shape[:2]:
+            raise ValueError(
+                f"{act_name}: batch and sequence length {tuple(actions.shape[:2])} must match "
+                f"{obs_name}'s {tuple(obs.shape[:2])}"
+            )
+        if obs.shape[1] < 1:
+            raise ValueError(f"{obs_name}: sequence length must be at least 1, got 0")

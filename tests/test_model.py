@@ -1,0 +1,123 @@
+"""The RSSM: shapes, checks at the door, and the open-loop time alignment."""
+
+import pytest
+import torch
+
+from rssm.model import RSSM, RSSMConfig, shift_actions
+
+
+def test_forward_returns_every_part_with_its_shape(small_model, small_batch):
+    out = small_model(small_batch["obs"], small_batch["actions"])
+    B, T = small_batch["obs"].shape[:2]
+    c = small_model.config
+    assert out.recon.shape == (B, T, 1, 16, 16)
+    for name in ("prior_mean", "prior_std", "post_mean", "post_std", "z"):
+        assert getattr(out, name).shape == (B, T, c.stoch_dim), name
+    assert out.h.shape == (B, T, c.deter_dim)
+    assert (out.prior_std >= c.min_std).all() and (out.post_std >= c.min_std).all()
+
+
+def test_without_the_posterior_the_frames_are_never_looked_at(small_model, small_batch):
+    other_frames = torch.rand_like(small_batch["obs"])
+    torch.manual_seed(1)
+    a = small_model(small_batch["obs"], small_batch["actions"], use_posterior=False)
+    torch.manual_seed(1)
+    b = small_model(other_frames, small_batch["actions"], use_posterior=False)
+    torch.testing.assert_close(a.recon, b.recon)
+
+
+def test_frame_t_depends_on_actions_before_t_only(small_model, small_batch):
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    t = 5
+    changed = actions.clone()
+    changed[:, t] += 1.0
+    with torch.no_grad():
+        a = small_model.observe(obs, actions, sample=False)
+        b = small_model.observe(obs, changed, sample=False)
+    torch.testing.assert_close(a.h[:, : t + 1], b.h[:, : t + 1])
+    assert not torch.allclose(a.h[:, t + 1], b.h[:, t + 1])
+
+
+def test_shift_actions_puts_the_previous_action_at_each_step():
+    actions = torch.arange(6.0).view(1, 3, 2)
+    shifted = shift_actions(actions)
+    assert torch.equal(shifted[0, 0], torch.zeros(2))
+    assert torch.equal(shifted[0, 1:], actions[0, :2])
+
+
+def test_open_loop_rollout_predicts_frames_K_to_T_minus_1(small_model, small_batch):
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    K, T = 4, obs.shape[1]
+    pred = small_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)
+    assert pred.shape == (obs.shape[0], T - K, 1, 16, 16)
+    samples = small_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K, num_samples=5)
+    assert samples.shape == (5, obs.shape[0], T - K, 1, 16, 16)
+    assert not torch.allclose(samples[0], samples[1])
+
+
+def test_a_rollout_cannot_see_the_frames_it_predicts(small_model, small_batch):
+    """Changing frame K or later (or the last, unused, future action) leaves every prediction alone."""
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    K = 4
+    pred = small_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)
+    future_changed = actions[:, K:].clone()
+    future_changed[:, -1] += 3.0
+    again = small_model.open_loop_rollout(obs[:, :K], actions[:, :K], future_changed, K)
+    torch.testing.assert_close(pred, again)
+
+
+def test_rollout_prediction_i_uses_actions_up_to_K_plus_i_minus_1(small_model, small_batch):
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    K, i = 4, 3
+    future = actions[:, K:].clone()
+    future[:, i] += 2.0  # action K+i moves frame K+i to K+i+1: pred[:, i] must not change, pred[:, i+1] must
+    a = small_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)
+    b = small_model.open_loop_rollout(obs[:, :K], actions[:, :K], future, K)
+    torch.testing.assert_close(a[:, : i + 1], b[:, : i + 1])
+    assert not torch.allclose(a[:, i + 1], b[:, i + 1])
+
+
+def test_rollout_context_matches_a_full_forward_pass_up_to_K(small_model, small_batch):
+    """The first prediction uses the same h as filtering would at frame K (same actions, same past)."""
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    K = 4
+    with torch.no_grad():
+        full = small_model.observe(obs, actions, sample=False)
+        context = small_model.observe(obs[:, :K], actions[:, :K], sample=False)
+    torch.testing.assert_close(full.h[:, :K], context.h)
+
+
+@pytest.mark.parametrize(
+    "obs_shape, act_shape, match",
+    [
+        ((3, 12, 16, 16), (3, 12, 2), "obs: expected shape"),
+        ((3, 12, 1, 32, 32), (3, 12, 2), "obs: expected shape"),
+        ((3, 12, 1, 16, 16), (3, 12, 3), "actions: expected shape"),
+        ((3, 12, 1, 16, 16), (3, 11, 2), "must match"),
+    ],
+)
+def test_bad_shapes_raise_value_errors_that_say_what_was_expected(small_model, obs_shape, act_shape, match):
+    with pytest.raises(ValueError, match=match):
+        small_model(torch.zeros(obs_shape), torch.zeros(act_shape))
+
+
+def test_rollout_rejects_a_K_that_does_not_match_the_context(small_model, small_batch):
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    with pytest.raises(ValueError, match="K=5"):
+        small_model.open_loop_rollout(obs[:, :4], actions[:, :4], actions[:, 4:], K=5)
+    with pytest.raises(ValueError, match="actions_future"):
+        small_model.open_loop_rollout(obs[:, :4], actions[:, :4], actions[:2, 4:], K=4)
+
+
+@pytest.mark.parametrize("field, value", [("deter_dim", 0), ("stoch_dim", -3), ("min_std", 0.0), ("image_size", 30), ("cnn_layers", 2.5)])
+def test_bad_model_config_raises_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        RSSMConfig(**{field: value})
+
+
+def test_plain_gru_option_builds_and_runs(small_model_config, small_batch):
+    from dataclasses import replace
+
+    model = RSSM(replace(small_model_config, gru_layer_norm=False))
+    assert isinstance(model.gru, torch.nn.GRUCell)
+    assert model(small_batch["obs"], small_batch["actions"]).recon.shape == small_batch["obs"].shape
