@@ -69,11 +69,11 @@ def main() -> None:
         }
         results.append(row)
         print(json.dumps(row), flush=True)
-    plateau = next((r["train_seconds"] for r in results if r["h10_px"]["model"] < r["h10_px"]["copy_last"]), None)
+    plateau = next((r["train_seconds"] for r in results if r["h10_px"]["model"] < 0.9 * r["h10_px"]["blank"]), None)
     print(json.dumps({
         "summary": True, "occlusion": args.occlusion, "minutes": args.minutes, "wall_seconds": round(train_seconds, 1),
         "steps": len(history["loss"]), "train_config": {k: v for k, v in vars(train_config).items()},
-        "model_config": vars(model_config), "final": results[-1], "first_below_copy_last_s": plateau,
+        "model_config": vars(model_config), "final": results[-1], "first_off_plateau_s": plateau,
     }))
 
 

@@ -43,7 +43,7 @@ def library_versions() -> dict[str, str]:
 
     from rssm import __version__
 
-    return {"rssm": __version__, "torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
+    return {"rssm": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__), "python": platform.python_version()}
 
 
 def save_checkpoint(

@@ -1,0 +1,190 @@
+"""Kernel-free players: animations that scrub through frames on the static website.
+
+A player is a string of HTML made by matplotlib's ``FuncAnimation(...).to_jshtml()``: every frame is
+drawn once, embedded as a PNG, and a little JavaScript (play, pause, step, a slider) flips through
+them in the browser, so it works where no Python kernel runs. Notebooks show one with
+``display(HTML(player))``; the live versions with sliders that recompute are in :mod:`rssm.widgets`.
+
+Each embedded frame is a full PNG of the figure, so the HTML grows with frames x panels x dpi; the
+defaults (dpi 70, 2.4-inch panels) keep a 64-frame, 3-panel player under a megabyte.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.animation import FuncAnimation
+from matplotlib.collections import LineCollection
+
+from rssm.figures import ERROR_CMAP, FRAME_CMAP
+
+Frames = torch.Tensor | np.ndarray
+
+MARKER_COLOR = "lime"  # the marked position (e.g. the true dot) in every panel
+OUTLINE_COLOR = "cyan"  # the outlined mask (e.g. the occluders) in every panel
+
+
+def _as_frames(frames: Frames, name: str) -> np.ndarray:
+    """(T, 1, H, W) or (T, H, W) tensor/array -> (T, H, W) float array."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().float().numpy()
+    frames = np.asarray(frames, dtype=float)
+    if frames.ndim == 4 and frames.shape[1] == 1:
+        frames = frames[:, 0]
+    if frames.ndim != 3:
+        raise ValueError(f"row {name!r}: expected frames of shape (T, 1, H, W) or (T, H, W), got {frames.shape}")
+    if frames.shape[0] < 1:
+        raise ValueError(f"row {name!r}: needs at least one frame")
+    return frames
+
+
+def _mask_edges(mask: np.ndarray) -> list[list[tuple[float, float]]]:
+    """Pixel-exact boundary of a (H, W) bool mask: one segment per pixel side between inside and outside."""
+    padded = np.pad(mask.astype(bool), 1)
+    segments = []
+    rows, cols = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])  # horizontal edges above row r
+    segments += [[(c - 0.5, r - 0.5), (c + 0.5, r - 0.5)] for r, c in zip(rows, cols)]
+    rows, cols = np.nonzero(padded[1:-1, 1:] != padded[1:-1, :-1])  # vertical edges left of column c
+    segments += [[(c - 0.5, r - 0.5), (c - 0.5, r + 0.5)] for r, c in zip(rows, cols)]
+    return segments
+
+
+def frames_player(
+    rows: Mapping[str, Frames] | Sequence[Frames],
+    titles: Sequence[str] | None = None,
+    *,
+    fps: float = 4,
+    start_index: int = 0,
+    frame_labels: Sequence[str] | None = None,
+    error_rows: Sequence[str | int] = (),
+    outline: Frames | None = None,
+    markers: Frames | None = None,
+    title: str | None = None,
+    missing_text: str = "",
+    panel_size: float = 2.4,
+    dpi: int = 70,
+    default_mode: str = "loop",
+) -> str:
+    """Animate several aligned rows of frames side by side; returns the player's HTML.
+
+    rows: ``{title: frames}`` or a list of frames; each frames is (T, 1, H, W) or (T, H, W) (tensor
+    or array), all with the same T. Row r is drawn in panel r, and the player steps through t.
+    titles: one per row (defaults to the dict's keys, or "row 0", "row 1", ...).
+    fps: frames per second when playing. start_index: the time index of the first frame, so the
+    label reads ``t = start_index + i``. frame_labels: T strings appended to each frame's label
+    (e.g. "context" / "open loop" / "hidden").
+    error_rows: rows (by title or index) holding signed errors, drawn with a diverging map in [-1, 1];
+    other rows are intensities in [0, 1].
+    outline: (1, H, W) or (H, W) bool mask whose boundary is drawn in every panel (e.g. the occluders).
+    markers: (T, 2) positions (x = column, y = row, pixels) marked with a ring in every panel (e.g.
+    where the dot really is, even when hidden).
+    missing_text: written in a panel whose frame is all NaN (e.g. no prediction for a context frame).
+    panel_size (inches) and dpi set the size of every embedded PNG; default_mode is what happens at
+    the end: "loop", "once" or "reflect".
+
+    Raises ValueError when rows have different lengths or shapes are wrong.
+    """
+    if isinstance(rows, Mapping):
+        names = list(rows.keys())
+        raw = list(rows.values())
+    else:
+        raw = list(rows)
+        names = [f"row {i}" for i in range(len(raw))]
+    if not raw:
+        raise ValueError("frames_player: needs at least one row")
+    if titles is not None:
+        titles = list(titles)
+        if len(titles) != len(raw):
+            raise ValueError(f"frames_player: got {len(titles)} titles for {len(raw)} rows")
+        names = titles
+    data = [_as_frames(frames, name) for frames, name in zip(raw, names)]
+    lengths = {name: frames.shape[0] for name, frames in zip(names, data)}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"frames_player: all rows need the same number of frames, got {lengths}")
+    T = data[0].shape[0]
+    if frame_labels is not None and len(frame_labels) != T:
+        raise ValueError(f"frames_player: got {len(frame_labels)} frame_labels for {T} frames")
+    if isinstance(start_index, bool) or not isinstance(start_index, int) or start_index < 0:
+        raise ValueError(f"start_index={start_index!r}: must be a non-negative int")
+    if not fps > 0:
+        raise ValueError(f"fps={fps!r}: must be positive")
+    signed = set()
+    for key in error_rows:
+        index = key if isinstance(key, int) else (names.index(key) if key in names else None)
+        if index is None or not 0 <= index < len(data):
+            raise ValueError(f"error_rows: {key!r} is not one of the rows {names}")
+        signed.add(index)
+    if markers is not None:
+        markers = np.asarray(markers.detach().cpu() if isinstance(markers, torch.Tensor) else markers, dtype=float)
+        if markers.shape != (T, 2):
+            raise ValueError(f"markers: expected shape (T={T}, 2), got {markers.shape}")
+    if outline is not None:
+        outline = np.asarray(outline.detach().cpu() if isinstance(outline, torch.Tensor) else outline, dtype=bool)
+        if outline.shape[-2:] != data[0].shape[1:] or outline.size != data[0][0].size:
+            raise ValueError(f"outline: expected a (1, H, W) or (H, W) mask with (H, W) = {data[0].shape[1:]}, got {outline.shape}")
+        outline = outline.reshape(outline.shape[-2:])
+
+    fig, axes = plt.subplots(1, len(data), figsize=(panel_size * len(data), panel_size + 0.55), dpi=dpi, squeeze=False)
+    images, rings, blanks = [], [], []
+    for r, (ax, frames, name) in enumerate(zip(axes[0], data, names)):
+        cmap, vmin = (ERROR_CMAP, -1.0) if r in signed else (FRAME_CMAP, 0.0)
+        images.append(ax.imshow(frames[0], cmap=cmap, vmin=vmin, vmax=1.0, interpolation="nearest"))
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if outline is not None:
+            ax.add_collection(LineCollection(_mask_edges(outline), colors=OUTLINE_COLOR, linewidths=1.0))
+        if markers is not None:
+            rings.append(ax.plot([], [], "o", ms=16, mfc="none", mec=MARKER_COLOR, mew=1.0)[0])
+        blanks.append(ax.text(0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3"))
+    label = fig.suptitle("", fontsize=11)
+    fig.tight_layout()
+
+    def draw(i: int) -> list:
+        for image, frames, blank in zip(images, data, blanks):
+            image.set_data(frames[i])
+            blank.set_text(missing_text if np.isnan(frames[i]).all() else "")
+        for ring in rings:
+            ring.set_data([markers[i, 0]], [markers[i, 1]])
+        text = f"t = {start_index + i}" + (f" ({frame_labels[i]})" if frame_labels is not None else "")
+        label.set_text(f"{title}: {text}" if title else text)
+        return images + rings + blanks + [label]
+
+    try:
+        animation = FuncAnimation(fig, draw, frames=T, init_func=lambda: draw(0), interval=1000 / fps, blit=False)
+        return animation.to_jshtml(fps=fps, default_mode=default_mode)
+    finally:
+        plt.close(fig)
+
+
+def rollout_player(obs: Frames, pred: Frames, K: int, *, fps: float = 4, title: str | None = None, **kwargs) -> str:
+    """Truth / prediction / error of one open-loop rollout, as a player (chapter 5).
+
+    obs: (T, 1, H, W), the whole true sequence; pred: (T-K, 1, H, W), frames K..T-1 predicted from the
+    first K (one sequence of :meth:`rssm.model.RSSM.open_loop_rollout`). Frames 0..K-1 are labelled
+    "context" (the model saw them; prediction and error panels stay empty), the rest "open loop".
+    The error is prediction - truth, in [-1, 1]. Other keyword arguments go to :func:`frames_player`.
+    """
+    truth = _as_frames(obs, "truth")
+    T = truth.shape[0]
+    if isinstance(K, bool) or not isinstance(K, int) or not 1 <= K < T:
+        raise ValueError(f"K={K!r}: must be an int in [1, T-1] with T={T}")
+    guess = _as_frames(pred, "prediction")
+    if guess.shape != (T - K, *truth.shape[1:]):
+        raise ValueError(f"pred: expected {T - K} frames of {truth.shape[1:]} (T-K with T={T}, K={K}), got {guess.shape}")
+    blank = np.full((K, *truth.shape[1:]), np.nan)
+    full_pred = np.concatenate([blank, np.clip(guess, 0, 1)])
+    error = np.concatenate([blank, guess - truth[K:]])
+    labels = ["context"] * K + ["open loop"] * (T - K)
+    return frames_player(
+        {"truth": truth, "prediction": full_pred, "error (pred - truth)": error},
+        fps=fps,
+        frame_labels=labels,
+        error_rows=[2],
+        title=title,
+        missing_text="context:\nthe model\nsees this frame",
+        **kwargs,
+    )

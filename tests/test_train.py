@@ -1,0 +1,131 @@
+"""Training: the loss goes down, budgets stop cleanly, NaNs stop with the last good weights, the CLI."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rssm.checkpoint import load_checkpoint
+from rssm.dataset import MovingDotConfig
+from rssm.model import RSSMConfig
+from rssm.train import NonFiniteLossError, TrainConfig, main, random_windows, train
+
+TINY_MODEL = dict(image_size=16, deter_dim=32, stoch_dim=8, hidden_dim=32, embed_dim=32, cnn_depth=8, cnn_layers=2)
+TINY_DATA = dict(grid_size=16, seq_len=12, occluder_min_size=3, occluder_max_size=5)
+
+
+def tiny_train_config(**overrides) -> TrainConfig:
+    values = dict(batch_size=8, epochs=1, train_sequences=32, chunk_len=None, val_sequences=8, K=4, warmup_steps=0,
+                  dot_weight=10.0, lr=3e-3)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_a_short_training_run_lowers_the_loss():
+    _, history = train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(epochs=15), progress=False)
+    first, last = sum(history["loss"][:5]) / 5, sum(history["loss"][-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+    assert len(history["epoch"]) == 15 and len(history["loss"]) == 15 * 4
+    assert all(t2 >= t1 for t1, t2 in zip(history["time_s"], history["time_s"][1:]))
+
+
+def test_max_steps_stops_exactly():
+    _, history = train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(epochs=5, max_steps=6), progress=False)
+    assert len(history["loss"]) == 6
+
+
+def test_the_same_seed_trains_the_same_model():
+    runs = [train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(max_steps=3), progress=False) for _ in range(2)]
+    assert runs[0][1]["loss"] == runs[1][1]["loss"]
+
+
+def test_random_windows_crop_each_sequence_to_an_aligned_window():
+    obs = torch.arange(4 * 10, dtype=torch.float32).view(4, 10, 1, 1, 1).expand(4, 10, 1, 2, 2)
+    actions = torch.arange(4 * 10, dtype=torch.float32).view(4, 10, 1).expand(4, 10, 2)
+    o, a = random_windows({"obs": obs, "actions": actions}, 3, torch.Generator().manual_seed(0))
+    assert o.shape == (4, 3, 1, 2, 2) and a.shape == (4, 3, 2)
+    assert torch.equal(o[:, :, 0, 0, 0], a[:, :, 0])  # frames and actions stay paired
+    assert torch.equal(o[:, 1:, 0, 0, 0] - o[:, :-1, 0, 0, 0], torch.ones(4, 2))  # consecutive frames
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_finite_weights(monkeypatch):
+    import rssm.train as train_module
+
+    calls = {"n": 0}
+    real = train_module.compute_loss
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss, parts = real(*args, **kwargs)
+        if calls["n"] == 3:
+            parts = {**parts, "loss": float("nan")}
+        return loss, parts
+
+    monkeypatch.setattr(train_module, "compute_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match="nan at step 2"):
+        train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(), progress=False)
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("lr", -1.0), ("kl_balance", 2.0), ("chunk_len", 1),
+                                          ("free_bits_mode", "sum"), ("max_minutes", 0), ("epochs", 1.5)])
+def test_bad_train_config_raises_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+def run_cli_in_process(args: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--batch_size", "0"], "batch_size"),
+        (["--grid_size", "30"], "image_size=30"),
+        (["--lr", "abc"], "invalid float value"),
+        (["--K", "64"], "--K 64 must be smaller than --seq_len 64"),
+        (["--device", "tpu"], "invalid choice"),
+        (["--use_occlusion", "--no_occlusion"], "not allowed with"),
+        (["--seq_len", "1"], "seq_len"),
+        (["--max_minutes", "-5"], "max_minutes"),
+        (["--viz_interval", "0"], "viz_interval"),
+    ],
+)
+def test_bad_cli_flags_exit_2_with_a_reason(args, message, capsys):
+    code, err = run_cli_in_process(args, capsys)
+    assert code == 2
+    assert message in err
+
+
+def test_a_bad_flag_from_the_shell_prints_one_line_reason_and_no_traceback():
+    result = subprocess.run([sys.executable, "-m", "rssm.train", "--batch_size", "0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("rssm-train: error: TrainConfig.batch_size=0")
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
+    code, err = run_cli_in_process(["--resume", "--output_dir", str(tmp_path / "empty")], capsys)
+    assert code == 2
+    assert "cannot resume" in err and "model.pt" in err
+
+
+def test_cli_writes_the_checkpoint_and_figures_and_resumes(tmp_path):
+    common = ["--grid_size", "16", "--seq_len", "24", "--batch_size", "8", "--train_sequences", "16", "--K", "4",
+              "--viz_interval", "1", "--output_dir", str(tmp_path), "--device", "cpu", "--chunk_len", "0"]
+    result = main(["--epochs", "1", *common])
+    assert result == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"model.pt", "recon_epoch001.png", "rollout_epoch001.png", "loss_curves.png", "eval_rollout.png"} <= names
+    checkpoint = load_checkpoint(tmp_path / "model.pt")
+    assert checkpoint.history["epoch"] == [1.0] and checkpoint.data_config.grid_size == 16
+    assert main(["--epochs", "2", "--resume", *common]) == 0
+    resumed = load_checkpoint(tmp_path / "model.pt")
+    assert resumed.history["epoch"] == [1.0, 2.0]
+    assert len(resumed.history["loss"]) == 2 * len(checkpoint.history["loss"])

@@ -1,0 +1,190 @@
+"""Browser tests of the built book: what a reader sees in Chromium, with no Jupyter kernel.
+
+The site is served from ``_build/html`` by a local HTTP server on 127.0.0.1 and opened in headless
+Chromium through chromedriver (Debian's ``chromium`` and ``chromium-driver`` packages). Build the
+book first (``make book``, or ``.venv/bin/jupyter-book build .``); ``make test`` does both.
+
+Chromium is told that every host except 127.0.0.1 does not exist, so the run is the same with or
+without a network: scripts the theme loads from CDNs (MathJax, for one) fail fast, and those
+failures are the only console errors the tests forgive.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from selenium import webdriver  # in the dev extra: pip install -e ".[dev]"
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("RSSM_BOOK_HTML", ROOT / "_build" / "html"))  # override to test a site built elsewhere
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PLAYER_PAGE = "book/01_moving_dot_data.html"  # the first chapter shows the first animation player
+TIMEOUT_S = 20
+
+
+def toc_pages() -> list[str]:
+    """Every page in _toc.yml, as a path relative to the site root (``book/intro.html``, ...)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for entry in toc.get("chapters", []) + [c for part in toc.get("parts", []) for c in part["chapters"]]:
+        files.append(entry["file"])
+    return [f"{Path(f).with_suffix('')}.html" for f in files]
+
+
+def notebook_pages() -> list[str]:
+    """The pages built from notebooks (Sphinx keeps their sources in _sources/): these have launch buttons."""
+    return [page for page in toc_pages() if (SITE / "_sources" / page).with_suffix(".ipynb").is_file()]
+
+
+def repository_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+
+
+def is_offline_cdn_failure(entry: dict) -> bool:
+    """A console error caused only by a resource from another host failing to load (we are offline)."""
+    message = entry["message"]
+    urls = re.findall(r"https?://[^\s\"')]+", message)
+    remote = [u for u in urls if urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    return bool(remote) and ("Failed to load resource" in message or "net::ERR_" in message)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url():
+    """The built site, served on a free port of 127.0.0.1 for the whole session."""
+    if not (SITE / "index.html").is_file():
+        pytest.fail(
+            f"no built book at {SITE}: build it first with `make book` "
+            "(or `.venv/bin/jupyter-book build .`), then rerun the browser tests",
+            pytrace=False,
+        )
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by chromedriver, with the console log recorded."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: apt-get install chromium chromium-driver", pytrace=False)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    profile = tempfile.TemporaryDirectory(prefix="rssm-book-chromium-")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--user-data-dir={profile.name}",
+        "--window-size=1280,1600",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    profile.cleanup()
+
+
+def open_page(browser, url: str) -> None:
+    browser.get(url)
+    WebDriverWait(browser, TIMEOUT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def test_every_toc_page_was_built():
+    missing = [page for page in toc_pages() if not (SITE / page).is_file()]
+    assert not missing, f"pages in _toc.yml missing from {SITE}: {missing}"
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_loads_without_console_errors(browser, site_url, page):
+    browser.get_log("browser")  # drop what earlier pages logged
+    open_page(browser, f"{site_url}/{page}")
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and not is_offline_cdn_failure(e)]
+    assert not errors, f"{page}: JavaScript console errors:\n" + "\n".join(e["message"] for e in errors)
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_has_a_working_search_box(browser, site_url, page):
+    open_page(browser, f"{site_url}/{page}")
+    buttons = [b for b in browser.find_elements(By.CSS_SELECTOR, "button.search-button__button") if b.is_displayed()]
+    assert buttons, f"{page}: no visible search button"
+    buttons[0].click()
+    field = WebDriverWait(browser, TIMEOUT_S).until(lambda d: next(
+        (f for f in d.find_elements(By.CSS_SELECTOR, "form.bd-search input[name='q']") if f.is_displayed()), None))
+    assert field.get_attribute("type") == "search"
+
+
+@pytest.mark.parametrize("page", notebook_pages())
+def test_notebook_page_has_a_colab_launch_button(browser, site_url, page):
+    open_page(browser, f"{site_url}/{page}")
+    notebook = Path(page).with_suffix(".ipynb").as_posix()
+    expected = f"https://colab.research.google.com/github/{urlparse(repository_url()).path.strip('/')}/blob/"
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a[href*='colab.research.google.com']")]
+    assert any(href.startswith(expected) and href.endswith(notebook) for href in links), (
+        f"{page}: no Colab launch link to {expected}<branch>/{notebook}; found {links}")
+
+
+def test_search_finds_the_rssm(browser, site_url):
+    """The search index is built and loads offline: searching a word the intro uses finds pages."""
+    open_page(browser, f"{site_url}/search.html?q=posterior")
+    results = WebDriverWait(browser, TIMEOUT_S).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results ul.search li"))
+    assert results
+
+
+def test_animation_player_slider_changes_the_frame(browser, site_url):
+    """The first matplotlib to_jshtml player on chapter 1: moving its slider shows another frame."""
+    open_page(browser, f"{site_url}/{PLAYER_PAGE}")
+    sliders = browser.find_elements(By.CSS_SELECTOR, "div.animation input.anim-slider[type='range']")
+    assert sliders, f"{PLAYER_PAGE}: no matplotlib animation player (input.anim-slider) on the page"
+    slider = sliders[0]
+    uid = slider.get_attribute("id").removeprefix("_anim_slider")
+    image = browser.find_element(By.ID, f"_anim_img{uid}")
+    WebDriverWait(browser, TIMEOUT_S).until(lambda d: (image.get_attribute("src") or "").startswith("data:image"))
+
+    num_frames = int(slider.get_attribute("max")) + 1
+    assert num_frames >= 2, "the player has a single frame: nothing to scrub"
+    first_src = image.get_attribute("src")
+    target = num_frames - 1
+    # What a drag does: the slider's value changes and it fires an input event.
+    browser.execute_script(
+        "arguments[0].value = arguments[1];"
+        "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));"
+        "arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+        slider, target)
+    new_src = image.get_attribute("src")
+    assert new_src != first_src, "moving the slider did not change the displayed frame"
+    expected = browser.execute_script(f"return window['anim{uid}'].frames[arguments[0]].src;", target)
+    assert new_src == expected, f"the slider shows a frame other than frame {target}"
+
+    # The step buttons drive the same player.
+    browser.find_element(By.CSS_SELECTOR, f"button[onclick='anim{uid}.first_frame()']").click()
+    assert image.get_attribute("src") == first_src
+    assert int(slider.get_attribute("value")) == 0
