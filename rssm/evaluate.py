@@ -26,14 +26,17 @@ def background_frames(occluder_mask: torch.Tensor, config: MovingDotConfig) -> t
 def estimate_dot_position(frames: torch.Tensor, background: torch.Tensor | None = None, floor: float = 0.1) -> torch.Tensor:
     """Read the dot's (x, y) in pixels off frames, as the centroid of the brightness above the background.
 
-    frames: (B, N, 1, H, W); background: (B, 1, H, W) or None. Pixels brighter than background + floor
-    count, weighted by how much brighter. A frame with no such pixel (a blank prediction) reads as the
+    frames: (B, N, 1, H, W); background: (B, 1, H, W) or None. Only the brighter half of the blob
+    counts: pixels above background + max(floor, half the frame's peak), weighted by how much brighter,
+    so faint artefacts elsewhere in a predicted frame do not pull the estimate. A frame with no such pixel (a blank prediction) reads as the
     grid's centre: a blank guess is charged the error of guessing the middle. Returns (B, N, 2).
     """
     size = frames.shape[-1]
     if background is not None:
         frames = frames - background.unsqueeze(1)
-    weight = (frames[:, :, 0] - floor).clamp(min=0)  # (B, N, H, W)
+    evidence = frames[:, :, 0]  # (B, N, H, W)
+    peak = evidence.flatten(2).amax(-1)[..., None, None]  # (B, N, 1, 1)
+    weight = (evidence - torch.clamp(0.5 * peak, min=floor)).clamp(min=0)  # the brighter half of the blob
     total = weight.sum((-1, -2))  # (B, N)
     coords = torch.arange(size, dtype=frames.dtype, device=frames.device)
     x = (weight.sum(-2) * coords).sum(-1) / total.clamp(min=1e-8)

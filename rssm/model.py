@@ -35,7 +35,7 @@ class RSSMConfig:
     stoch_dim: int = 16  # size of the Gaussian latent z
     hidden_dim: int = 128  # width of the MLPs around the GRU (prior, posterior, input)
     embed_dim: int = 128  # size of the encoder's frame embedding e_t
-    cnn_depth: int = 16  # channels of the first conv layer; each further layer doubles them
+    cnn_depth: int = 8  # channels of the first conv layer (then 16, 32): wider costs time, not quality here
     cnn_layers: int = 3  # stride-2 conv layers: 32x32 -> 4x4 with 3 layers
     min_std: float = 0.1  # floor on the std of prior and posterior (PlaNet uses 0.1)
     gru_layer_norm: bool = True  # LayerNorm inside the GRU (DreamerV2/V3); False gives nn.GRUCell

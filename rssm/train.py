@@ -46,7 +46,7 @@ class TrainConfig:
     kl_balance: float = 0.8  # share of the KL gradient that trains the prior (DreamerV2)
     free_bits: float = 1.0  # nats of KL per step that are free
     free_bits_mode: str = "step"  # "step" (DreamerV3) or "batch" (DreamerV2's free_avg)
-    dot_weight: float = 0.0  # extra weight on bright (dot) pixels in the frame loss
+    dot_weight: float = 30.0  # extra weight on bright (dot) pixels: escapes the blank-frame plateau
     K: int = 8  # context frames for the open-loop validation and figures
     max_steps: int | None = None  # stop after this many gradient steps (notebooks use it)
     max_minutes: float | None = None  # stop cleanly after this much wall-clock time

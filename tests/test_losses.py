@@ -78,9 +78,19 @@ def test_bad_kl_arguments_raise(kwargs, match):
 def test_reconstruction_sums_over_pixels_and_averages_over_batch_and_time():
     recon, target = torch.zeros(2, 3, 1, 4, 4), torch.ones(2, 3, 1, 4, 4)
     assert reconstruction_loss(recon, target).item() == pytest.approx(16.0)
-    assert reconstruction_loss(recon, target, dot_weight=2.0).item() == pytest.approx(48.0)
     with pytest.raises(ValueError, match="dot_weight"):
         reconstruction_loss(recon, target, dot_weight=-1)
+
+
+def test_dot_weight_counts_moving_pixels_more_and_static_background_once():
+    target = torch.full((1, 3, 1, 2, 2), 0.35)  # a static gray "occluder" everywhere
+    target[0, 1, 0, 0, 0] = 1.0  # a dot passes pixel (0, 0) at t = 1 only
+    recon = torch.zeros_like(target)
+    plain = (target**2).flatten(2).sum(-1).mean()
+    weighted = reconstruction_loss(recon, target, dot_weight=2.0)
+    # only the dot's pixel differs from the median frame, by 0.65: its error counts 1 + 2 * 0.65 times
+    expected = plain + (2.0 * 0.65 * 1.0**2) / 3
+    assert weighted.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_set_seed_repeats_random_draws():

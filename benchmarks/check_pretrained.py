@@ -1,0 +1,45 @@
+"""Check the shipped checkpoint against the quality bar on fresh held-out sequences.
+
+The bar (K = 8 context frames, dot-position error over frames where the dot is visible):
+horizon 10 at most 1.5 px and below the constant-velocity baseline; below that baseline at horizon 20.
+Prints the open-loop table and one JSON line; exits 1 if the bar is missed.
+
+    python benchmarks/check_pretrained.py [--sequences 1024] [--path rssm/pretrained/moving_dot_occluded.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rssm.checkpoint import PRETRAINED, load_checkpoint
+from rssm.dataset import MovingDotConfig
+from rssm.evaluate import evaluate_open_loop
+
+HELD_OUT_SEED = 20_261_125  # never used for training (training uses --seed, validation 1_000_003)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", default=str(PRETRAINED["moving_dot_occluded"]))
+    parser.add_argument("--sequences", type=int, default=1024)
+    args = parser.parse_args()
+    checkpoint = load_checkpoint(args.path)
+    eval_config = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": 8 + 24})
+    report = evaluate_open_loop(checkpoint.model, eval_config, K=8, num_sequences=args.sequences, seed=HELD_OUT_SEED)
+    print(report.table(horizons=(1, 5, 10, 15, 20, 24)))
+    h10, h20 = report.at(10), report.at(20)
+    passed = h10["model"] <= 1.5 and h10["model"] < h10["constant_velocity"] and h20["model"] < h20["constant_velocity"]
+    history = checkpoint.history
+    print(json.dumps({
+        "checkpoint": args.path, "occlusion": checkpoint.data_config.use_occlusion, "sequences": args.sequences,
+        "h10_px": {k: round(v, 3) for k, v in h10.items()}, "h20_px": {k: round(v, 3) for k, v in h20.items()},
+        "train_steps": len(history.get("loss", [])), "train_epochs": len(history.get("epoch", [])),
+        "train_minutes": round(history["time_s"][-1] / 60, 1) if history.get("time_s") else None, "passed": passed,
+    }))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

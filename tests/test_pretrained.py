@@ -1,0 +1,29 @@
+"""The checkpoint shipped in the package loads and meets the open-loop quality bar."""
+
+import torch
+
+from rssm import load_pretrained
+from rssm.checkpoint import PRETRAINED
+from rssm.dataset import MovingDotConfig
+from rssm.evaluate import evaluate_open_loop
+
+FRESH_SEED = 777_777  # not a training or validation seed
+
+
+def test_the_shipped_checkpoint_is_small_and_trained_with_occlusion():
+    path = PRETRAINED["moving_dot_occluded"]
+    assert path.stat().st_size < 10 * 2**20
+    checkpoint = load_pretrained()
+    assert checkpoint.data_config.use_occlusion
+    assert not checkpoint.model.training
+    assert len(checkpoint.history["loss"]) > 0
+
+
+def test_the_shipped_checkpoint_meets_the_horizon_10_bar_on_fresh_sequences():
+    torch.manual_seed(0)
+    checkpoint = load_pretrained()
+    config = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": 8 + 20})
+    report = evaluate_open_loop(checkpoint.model, config, K=8, num_sequences=192, seed=FRESH_SEED)
+    h10 = report.at(10)
+    assert h10["model"] <= 1.5, report.table()
+    assert h10["model"] < h10["constant_velocity"], report.table()
