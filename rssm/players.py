@@ -11,7 +11,7 @@ defaults (dpi 70, 2.4-inch panels) keep a 64-frame, 3-panel player under a megab
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

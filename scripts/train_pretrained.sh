@@ -2,10 +2,15 @@
 # Trains the checkpoint shipped in rssm/pretrained/ with the project's own CLI, occlusion on, and
 # copies the resulting model.pt into the package unchanged. Run from the repository root:
 #     bash scripts/train_pretrained.sh
-# It stops after 150 epochs (4,800 steps) or 55 minutes of wall-clock time, whichever comes first
-# (the shipped file records which in its history), then prints the open-loop report.
+# Stage 1: the default recipe (learning rate 1e-3) for 150 epochs (4,800 steps) or 55 minutes.
+# Stage 2: resume at a lower learning rate (3e-4) up to epoch 290 or 27 more minutes: a manual
+#          step decay, which sharpens open-loop predictions once the loss has flattened.
+# The wall-clock caps make the result depend on the machine's speed; the checkpoint's history records
+# exactly how many steps each stage took (history["lr"] shows the switch).
+# The shipped file was made on 2 shared CPU cores; see README.md for its measured quality.
 set -euo pipefail
 out=runs/pretrained_occluded
-rssm-train --use_occlusion --epochs 150 --max_minutes 55 --output_dir "$out" "$@"
+rssm-train --use_occlusion --epochs 150 --max_minutes 55 --output_dir "$out"
+rssm-train --use_occlusion --epochs 290 --max_minutes 27 --lr 3e-4 --resume --output_dir "$out"
 cp "$out/model.pt" rssm/pretrained/moving_dot_occluded.pt
 python benchmarks/check_pretrained.py
