@@ -68,6 +68,7 @@ notebook_params = pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem fo
 
 # --- the table of contents ---------------------------------------------------------------------
 
+
 def test_toc_is_a_jupyter_book_with_the_intro_as_root():
     assert TOC["format"] == "jb-book"
     assert TOC["root"] == "book/intro"
@@ -76,7 +77,9 @@ def test_toc_is_a_jupyter_book_with_the_intro_as_root():
 @pytest.mark.parametrize("entry", toc_files())
 def test_every_toc_entry_exists(entry):
     candidates = [ROOT / f"{entry}{suffix}" for suffix in (".md", ".ipynb")]
-    assert any(path.is_file() for path in candidates), f"_toc.yml lists {entry}, but neither {entry}.md nor {entry}.ipynb exists"
+    assert any(path.is_file() for path in candidates), (
+        f"_toc.yml lists {entry}, but neither {entry}.md nor {entry}.ipynb exists"
+    )
 
 
 def test_every_notebook_is_in_the_toc():
@@ -92,6 +95,7 @@ def test_notebooks_are_numbered_chapters():
 
 # --- every notebook ----------------------------------------------------------------------------
 
+
 @notebook_params
 def test_notebook_opens_with_a_title_and_its_runtime(notebook):
     first = load(notebook)["cells"][0]
@@ -106,7 +110,8 @@ def test_notebook_first_code_cell_is_the_colab_setup_cell(notebook):
     url = CONFIG["repository"]["url"]
     cell = code_cells(load(notebook))[0]
     assert source(cell).strip() == SETUP_CELL.format(url=url), (
-        f"the first code cell should be exactly the set-up cell that installs from {url}:\n{SETUP_CELL.format(url=url)}")
+        f"the first code cell should be exactly the set-up cell that installs from {url}:\n{SETUP_CELL.format(url=url)}"
+    )
     assert "hide-input" in cell.get("metadata", {}).get("tags", []), "the set-up cell should be tagged hide-input"
 
 
@@ -116,7 +121,7 @@ def test_notebook_ends_with_summary_and_exercises_with_solutions(notebook):
     headings = [line.strip() for text in cells for line in text.splitlines() if line.startswith("## ")]
     assert "## Summary" in headings, "no '## Summary' heading"
     assert "## Exercises" in headings, "no '## Exercises' heading"
-    start = next(i for i, text in enumerate(cells) if re.search(r"^## Exercises\s*$", text, re.M))
+    start = next(i for i, text in enumerate(cells) if re.search(r"^## Exercises\s*$", text, re.MULTILINE))
     after = "\n".join(cells[start:])
     assert re.search(r"\{dropdown\}|:class:\s*dropdown", after), "the exercises should have solutions in a dropdown"
 
@@ -125,7 +130,8 @@ def test_notebook_ends_with_summary_and_exercises_with_solutions(notebook):
 def test_notebook_was_executed_top_to_bottom(notebook):
     counts = [cell.get("execution_count") for cell in code_cells(load(notebook))]
     assert counts == list(range(1, len(counts) + 1)), (
-        f"execution counts {counts}: run the notebook from a fresh kernel, top to bottom, and save it")
+        f"execution counts {counts}: run the notebook from a fresh kernel, top to bottom, and save it"
+    )
 
 
 @notebook_params

@@ -121,3 +121,15 @@ def test_plain_gru_option_builds_and_runs(small_model_config, small_batch):
     model = RSSM(replace(small_model_config, gru_layer_norm=False))
     assert isinstance(model.gru, torch.nn.GRUCell)
     assert model(small_batch["obs"], small_batch["actions"]).recon.shape == small_batch["obs"].shape
+
+
+def test_the_same_batch_gives_the_same_states_whatever_came_before(small_model, small_batch, small_data_config):
+    """Sequences are independent: no state is carried from one call to the next."""
+    from rssm.dataset import generate_moving_dot_sequences
+
+    other = generate_moving_dot_sequences(small_data_config, 3, seed=99)
+    with torch.no_grad():
+        first = small_model.observe(small_batch["obs"], small_batch["actions"], sample=False)
+        small_model.observe(other["obs"], other["actions"], sample=False)
+        again = small_model.observe(small_batch["obs"], small_batch["actions"], sample=False)
+    torch.testing.assert_close(first.h, again.h)

@@ -17,12 +17,12 @@ import os
 import re
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
-
 from selenium import webdriver  # in the dev extra: pip install -e ".[dev]"
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -33,7 +33,7 @@ SITE = Path(os.environ.get("RSSM_BOOK_HTML", ROOT / "_build" / "html"))  # overr
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PLAYER_PAGE = "book/01_moving_dot_data.html"  # the first chapter shows the first animation player
-TIMEOUT_S = 20
+TIMEOUT_S = 60  # generous: the test machine may be busy
 
 
 def toc_pages() -> list[str]:
@@ -106,7 +106,8 @@ def browser():
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(3 * TIMEOUT_S)
+    driver.set_script_timeout(TIMEOUT_S)
     yield driver
     driver.quit()
     profile.cleanup()
@@ -117,45 +118,73 @@ def open_page(browser, url: str) -> None:
     WebDriverWait(browser, TIMEOUT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+@dataclass
+class LoadedPage:
+    page: str  # relative to the site root, e.g. "book/intro.html"
+    url: str
+    console: list[dict]  # what the page logged to the console while it loaded
+
+
+@pytest.fixture(scope="class")
+def loaded(request, browser, site_url) -> LoadedPage:
+    """Open one page (the class's parameter) once for all the checks on it, recording its console."""
+    page = request.param
+    browser.get_log("browser")  # drop what earlier pages logged
+    open_page(browser, f"{site_url}/{page}")
+    return LoadedPage(page, browser.current_url, browser.get_log("browser"))
+
+
 def test_every_toc_page_was_built():
     missing = [page for page in toc_pages() if not (SITE / page).is_file()]
     assert not missing, f"pages in _toc.yml missing from {SITE}: {missing}"
 
 
-@pytest.mark.parametrize("page", toc_pages())
-def test_page_loads_without_console_errors(browser, site_url, page):
-    browser.get_log("browser")  # drop what earlier pages logged
-    open_page(browser, f"{site_url}/{page}")
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and not is_offline_cdn_failure(e)]
-    assert not errors, f"{page}: JavaScript console errors:\n" + "\n".join(e["message"] for e in errors)
+@pytest.mark.parametrize("loaded", toc_pages(), indirect=True, scope="class")
+class TestEveryPage:
+    """Each page of the table of contents, as a reader opens it."""
 
+    def test_loads_without_console_errors(self, loaded):
+        errors = [e for e in loaded.console if e["level"] == "SEVERE" and not is_offline_cdn_failure(e)]
+        assert not errors, f"{loaded.page}: JavaScript console errors:\n" + "\n".join(e["message"] for e in errors)
 
-@pytest.mark.parametrize("page", toc_pages())
-def test_page_has_a_working_search_box(browser, site_url, page):
-    open_page(browser, f"{site_url}/{page}")
-    buttons = [b for b in browser.find_elements(By.CSS_SELECTOR, "button.search-button__button") if b.is_displayed()]
-    assert buttons, f"{page}: no visible search button"
-    buttons[0].click()
-    field = WebDriverWait(browser, TIMEOUT_S).until(lambda d: next(
-        (f for f in d.find_elements(By.CSS_SELECTOR, "form.bd-search input[name='q']") if f.is_displayed()), None))
-    assert field.get_attribute("type") == "search"
+    def test_notebook_page_has_a_colab_launch_button(self, browser, loaded):
+        if loaded.page not in notebook_pages():
+            pytest.skip("not built from a notebook: nothing to launch")
+        if browser.current_url != loaded.url:
+            open_page(browser, loaded.url)
+        notebook = Path(loaded.page).with_suffix(".ipynb").as_posix()
+        expected = f"https://colab.research.google.com/github/{urlparse(repository_url()).path.strip('/')}/blob/"
+        links = [
+            a.get_attribute("href")
+            for a in browser.find_elements(By.CSS_SELECTOR, "a[href*='colab.research.google.com']")
+        ]
+        assert any(href.startswith(expected) and href.endswith(notebook) for href in links), (
+            f"{loaded.page}: no Colab launch link to {expected}<branch>/{notebook}; found {links}"
+        )
 
-
-@pytest.mark.parametrize("page", notebook_pages())
-def test_notebook_page_has_a_colab_launch_button(browser, site_url, page):
-    open_page(browser, f"{site_url}/{page}")
-    notebook = Path(page).with_suffix(".ipynb").as_posix()
-    expected = f"https://colab.research.google.com/github/{urlparse(repository_url()).path.strip('/')}/blob/"
-    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a[href*='colab.research.google.com']")]
-    assert any(href.startswith(expected) and href.endswith(notebook) for href in links), (
-        f"{page}: no Colab launch link to {expected}<branch>/{notebook}; found {links}")
+    def test_has_a_search_box(self, browser, loaded):
+        if browser.current_url != loaded.url:
+            open_page(browser, loaded.url)
+        buttons = [
+            b for b in browser.find_elements(By.CSS_SELECTOR, "button.search-button__button") if b.is_displayed()
+        ]
+        assert buttons, f"{loaded.page}: no visible search button"
+        buttons[0].click()
+        field = WebDriverWait(browser, TIMEOUT_S).until(
+            lambda d: next(
+                (f for f in d.find_elements(By.CSS_SELECTOR, "form.bd-search input[name='q']") if f.is_displayed()),
+                None,
+            )
+        )
+        assert field.get_attribute("type") == "search"
 
 
 def test_search_finds_the_rssm(browser, site_url):
     """The search index is built and loads offline: searching a word the intro uses finds pages."""
     open_page(browser, f"{site_url}/search.html?q=posterior")
     results = WebDriverWait(browser, TIMEOUT_S).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results ul.search li"))
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results ul.search li")
+    )
     assert results
 
 
@@ -178,7 +207,9 @@ def test_animation_player_slider_changes_the_frame(browser, site_url):
         "arguments[0].value = arguments[1];"
         "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));"
         "arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
-        slider, target)
+        slider,
+        target,
+    )
     new_src = image.get_attribute("src")
     if new_src == first_src:  # (not `assert`: pytest would print both base64 images in full)
         pytest.fail(f"moving the slider to frame {target} did not change the displayed frame")
