@@ -91,7 +91,7 @@ class CNNDecoder(nn.Module):
 
     The output is the mean of a unit-variance Gaussian over pixels, so it is not passed through a
     sigmoid: near 0 and 1 a sigmoid's gradient vanishes and the model settles on blank frames
-    (measured in chapter 4). The last bias starts at 0, the background's value.
+    (chapter 2 shows the gradient). The last bias starts at 0, the background's value.
     """
 
     def __init__(self, config: RSSMConfig) -> None:

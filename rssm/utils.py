@@ -124,6 +124,8 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, dot_weight: f
     """
     if dot_weight < 0:
         raise ValueError(f"dot_weight={dot_weight!r}: must be non-negative")
+    if dot_weight and target.shape[1] < 2:
+        raise ValueError(f"dot_weight={dot_weight!r} needs sequences (T >= 2) to find the static background, got T={target.shape[1]}")
     error = (recon - target) ** 2
     if dot_weight:
         error = error * (1 + dot_weight * foreground(target))
