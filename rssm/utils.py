@@ -121,11 +121,10 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, dot_weight: f
     pixel's distance from the sequence's static background (:func:`foreground`): the moving dot's
     pixels count up to 1 + w times more, static background and occluders count once. A small dot is
     ~1% of a frame, so without it the blank frame is a strong local optimum (chapter 4 measures this).
+    With T = 1 every pixel is its own median, so the weight has no effect (chapter 2 shows this).
     """
     if dot_weight < 0:
         raise ValueError(f"dot_weight={dot_weight!r}: must be non-negative")
-    if dot_weight and target.shape[1] < 2:
-        raise ValueError(f"dot_weight={dot_weight!r} needs sequences (T >= 2) to find the static background, got T={target.shape[1]}")
     error = (recon - target) ** 2
     if dot_weight:
         error = error * (1 + dot_weight * foreground(target))
