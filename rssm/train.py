@@ -39,6 +39,7 @@ class TrainConfig:
     epochs: int = 100  # passes over the training set
     lr: float = 1e-3  # Adam learning rate after warm-up
     warmup_steps: int = 100  # linear learning-rate warm-up
+    lr_final: float = 0.1  # cosine decay to lr * lr_final over the run's budget (1.0: constant)
     grad_clip: float = 100.0  # clip the global gradient norm
     train_sequences: int = 1024  # size of the fixed training set (an epoch is one pass over it)
     chunk_len: int | None = 32  # train on random windows of this many frames; None = whole sequences
@@ -46,7 +47,10 @@ class TrainConfig:
     kl_balance: float = 0.8  # share of the KL gradient that trains the prior (DreamerV2)
     free_bits: float = 1.0  # nats of KL per step that are free
     free_bits_mode: str = "step"  # "step" (DreamerV3) or "batch" (DreamerV2's free_avg)
-    dot_weight: float = 30.0  # extra weight on bright (dot) pixels: escapes the blank-frame plateau
+    dot_weight: float = 30.0  # extra weight on the moving (dot) pixels: escapes the blank-frame plateau
+    dot_weight_final: float = 1.0  # ... decayed to this, geometrically, between the two steps below
+    dot_weight_decay_start: int = 200  # the model draws the dot by now (chapter 4)
+    dot_weight_decay_end: int = 800  # from here on the loss is close to the plain Gaussian likelihood
     K: int = 8  # context frames for the open-loop validation and figures
     max_steps: int | None = None  # stop after this many gradient steps (notebooks use it)
     max_minutes: float | None = None  # stop cleanly after this much wall-clock time
@@ -57,23 +61,28 @@ class TrainConfig:
         def bad(name: str, why: str) -> ValueError:
             return ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
 
-        for name in ("seed", "batch_size", "epochs", "warmup_steps", "train_sequences", "K", "val_sequences"):
+        for name in ("seed", "batch_size", "epochs", "warmup_steps", "train_sequences", "K", "val_sequences",
+                     "dot_weight_decay_start", "dot_weight_decay_end"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad(name, "must be an int")
         for name in ("batch_size", "epochs", "train_sequences", "K", "val_sequences"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be at least 1")
-        if self.warmup_steps < 0:
-            raise bad("warmup_steps", "must be non-negative")
-        for name in ("lr", "grad_clip", "beta", "free_bits", "dot_weight", "kl_balance"):
+        for name in ("warmup_steps", "dot_weight_decay_start"):
+            if getattr(self, name) < 0:
+                raise bad(name, "must be non-negative")
+        if self.dot_weight_decay_end < self.dot_weight_decay_start:
+            raise bad("dot_weight_decay_end", f"must be at least dot_weight_decay_start={self.dot_weight_decay_start}")
+        for name in ("lr", "grad_clip", "beta", "free_bits", "dot_weight", "dot_weight_final", "kl_balance", "lr_final"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise bad(name, "must be a finite non-negative number")
         if self.lr == 0 or self.grad_clip == 0:
             raise bad("lr" if self.lr == 0 else "grad_clip", "must be positive")
-        if self.kl_balance > 1:
-            raise bad("kl_balance", "must be in [0, 1]")
+        for name in ("kl_balance", "lr_final"):
+            if getattr(self, name) > 1:
+                raise bad(name, "must be in [0, 1]")
         if self.free_bits_mode not in ("step", "batch"):
             raise bad("free_bits_mode", "must be 'step' or 'batch'")
         if self.chunk_len is not None and (isinstance(self.chunk_len, bool) or not isinstance(self.chunk_len, int) or self.chunk_len < 2):
@@ -113,10 +122,45 @@ def random_windows(batch: dict[str, torch.Tensor], length: int | None, gen: torc
     return obs[rows, index], actions[rows, index]
 
 
-def compute_loss(model: RSSM, obs: torch.Tensor, actions: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """The training loss (nats per frame) for one batch, and its parts for logging."""
+def dot_weight_at(step: int, config: TrainConfig) -> float:
+    """The foreground weight at a global step: ``dot_weight``, then a geometric decay to ``dot_weight_final``.
+
+    The weight is a crutch for the start of training, when a blank frame is the easiest answer. Once
+    the model draws the dot it distorts the likelihood: with w = 30 the dot's pixels count ~31 times,
+    which makes the KL term ~31 times cheaper than beta says and leaves the prior slack (chapter 4).
+    """
+    start, end, w0, w1 = config.dot_weight_decay_start, config.dot_weight_decay_end, config.dot_weight, config.dot_weight_final
+    if step <= start or w0 == w1:
+        return w0
+    if step >= end:
+        return w1
+    fraction = (step - start) / (end - start)
+    if w0 > 0 and w1 > 0:
+        return w0 * (w1 / w0) ** fraction
+    return w0 + (w1 - w0) * fraction
+
+
+def learning_rate_at(step: int, progress: float, config: TrainConfig) -> float:
+    """Linear warm-up over the first ``warmup_steps`` global steps, then a cosine from ``lr`` to ``lr * lr_final``.
+
+    ``progress`` in [0, 1] is how much of this call's budget is spent (steps or minutes, whichever
+    runs out first), so a 5-minute run and a 2,000-step run both end on the small learning rate; a
+    resumed run starts its own cosine (and, past ``warmup_steps``, no new warm-up).
+    """
+    warm = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+    return config.lr * warm * (config.lr_final + (1 - config.lr_final) * cosine)
+
+
+def compute_loss(
+    model: RSSM, obs: torch.Tensor, actions: torch.Tensor, config: TrainConfig, dot_weight: float | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The training loss (nats per frame) for one batch, and its parts for logging.
+
+    ``dot_weight`` overrides ``config.dot_weight`` (the training loop passes the scheduled value).
+    """
     out = model(obs, actions)
-    recon = reconstruction_loss(out.recon, obs, config.dot_weight)
+    recon = reconstruction_loss(out.recon, obs, config.dot_weight if dot_weight is None else dot_weight)
     kl_loss, kl = kl_balance(
         out.post_mean, out.post_std, out.prior_mean, out.prior_std, config.kl_balance, config.free_bits, config.free_bits_mode
     )
@@ -177,7 +221,7 @@ def train(
     total_steps = (config.epochs - start_epoch) * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    step = len(history["loss"])
+    step = first_step = len(history["loss"])
     elapsed_before = history["time_s"][-1] if history["time_s"] else 0.0
     start_time = time.perf_counter()
     bar = tqdm(total=total_steps, disable=not progress, desc="training", unit="step")
@@ -189,10 +233,13 @@ def train(
         for batch in loader:
             obs, actions = random_windows(batch, config.chunk_len, window_gen)
             obs, actions = obs.to(torch_device), actions.to(torch_device)
-            lr = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
+            progress = (step - first_step) / max(1, total_steps)
+            if config.max_minutes is not None:
+                progress = max(progress, (time.perf_counter() - start_time) / (60 * config.max_minutes))
+            lr = learning_rate_at(step, progress, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, parts = compute_loss(model, obs, actions, config)
+            loss, parts = compute_loss(model, obs, actions, config, dot_weight=dot_weight_at(step, config))
             if not math.isfinite(parts["loss"]):
                 model.load_state_dict(good_state)
                 bar.close()
@@ -261,7 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--beta", type=float, default=defaults.beta)
     parser.add_argument("--free_bits", type=float, default=defaults.free_bits)
     parser.add_argument("--kl_balance", type=float, default=defaults.kl_balance)
-    parser.add_argument("--dot_weight", type=float, default=defaults.dot_weight)
+    parser.add_argument("--dot_weight", type=float, default=defaults.dot_weight, help="foreground weight at the start")
+    parser.add_argument("--dot_weight_final", type=float, default=defaults.dot_weight_final,
+                        help=f"foreground weight after step {defaults.dot_weight_decay_end} (geometric decay from step {defaults.dot_weight_decay_start})")
+    parser.add_argument("--lr_final", type=float, default=defaults.lr_final, help="cosine decay to lr * lr_final over the run (1: constant)")
     return parser
 
 
@@ -307,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, K=args.K,
             max_minutes=args.max_minutes, train_sequences=args.train_sequences,
             chunk_len=args.chunk_len or None, beta=args.beta, free_bits=args.free_bits,
-            kl_balance=args.kl_balance, dot_weight=args.dot_weight,
+            kl_balance=args.kl_balance, dot_weight=args.dot_weight, dot_weight_final=args.dot_weight_final,
+            lr_final=args.lr_final,
         )
         model_config = RSSMConfig(image_size=args.grid_size)
         device = resolve_device(args.device)

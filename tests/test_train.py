@@ -1,5 +1,6 @@
 """Training: the loss goes down, budgets stop cleanly, NaNs stop with the last good weights, the CLI."""
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import torch
 from rssm.checkpoint import load_checkpoint
 from rssm.dataset import MovingDotConfig
 from rssm.model import RSSMConfig
-from rssm.train import NonFiniteLossError, TrainConfig, main, random_windows, train
+from rssm.train import NonFiniteLossError, TrainConfig, dot_weight_at, learning_rate_at, main, random_windows, train
 
 TINY_MODEL = dict(image_size=16, deter_dim=32, stoch_dim=8, hidden_dim=32, embed_dim=32, cnn_depth=8, cnn_layers=2)
 TINY_DATA = dict(grid_size=16, seq_len=12, occluder_min_size=3, occluder_max_size=5)
@@ -68,8 +69,39 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_finite_weights(monkeypatch
         train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(), progress=False)
 
 
+def test_the_dot_weight_holds_then_decays_geometrically_to_its_final_value():
+    config = TrainConfig(dot_weight=30.0, dot_weight_final=1.0, dot_weight_decay_start=200, dot_weight_decay_end=800)
+    assert dot_weight_at(0, config) == dot_weight_at(200, config) == 30.0
+    assert dot_weight_at(500, config) == pytest.approx(30.0 ** 0.5)  # halfway in log space
+    assert dot_weight_at(800, config) == dot_weight_at(10_000, config) == 1.0
+    weights = [dot_weight_at(step, config) for step in range(0, 1000, 10)]
+    assert all(b <= a for a, b in zip(weights, weights[1:]))
+    constant = TrainConfig(dot_weight=5.0, dot_weight_final=5.0)
+    assert {dot_weight_at(step, constant) for step in (0, 500, 5000)} == {5.0}
+    to_zero = TrainConfig(dot_weight=10.0, dot_weight_final=0.0, dot_weight_decay_start=0, dot_weight_decay_end=10)
+    assert dot_weight_at(5, to_zero) == pytest.approx(5.0)  # linear when either end is 0
+
+
+def test_the_learning_rate_warms_up_then_follows_a_cosine_to_its_final_fraction():
+    config = TrainConfig(lr=1e-3, warmup_steps=100, lr_final=0.1)
+    assert learning_rate_at(0, 0.0, config) == pytest.approx(1e-5)
+    assert learning_rate_at(99, 0.0, config) == pytest.approx(1e-3)
+    assert learning_rate_at(500, 0.5, config) == pytest.approx(0.55e-3)
+    assert learning_rate_at(900, 1.0, config) == learning_rate_at(900, 1.7, config) == pytest.approx(1e-4)
+    assert learning_rate_at(900, 0.9, TrainConfig(lr=1e-3, lr_final=1.0)) == pytest.approx(1e-3)
+
+
+def test_a_step_budget_ends_training_on_the_final_learning_rate():
+    config = tiny_train_config(epochs=5, max_steps=10, lr=1e-3, lr_final=0.25)
+    _, history = train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), config, progress=False)
+    assert history["lr"][0] == pytest.approx(1e-3)
+    assert history["lr"][-1] == pytest.approx(1e-3 * (0.25 + 0.75 * 0.5 * (1 + math.cos(math.pi * 0.9))))
+    assert all(b <= a for a, b in zip(history["lr"], history["lr"][1:]))
+
+
 @pytest.mark.parametrize("field, value", [("batch_size", 0), ("lr", -1.0), ("kl_balance", 2.0), ("chunk_len", 1),
-                                          ("free_bits_mode", "sum"), ("max_minutes", 0), ("epochs", 1.5)])
+                                          ("free_bits_mode", "sum"), ("max_minutes", 0), ("epochs", 1.5),
+                                          ("lr_final", 1.5), ("dot_weight_final", -1.0), ("dot_weight_decay_end", 10)])
 def test_bad_train_config_raises_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
