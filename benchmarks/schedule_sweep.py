@@ -16,6 +16,8 @@ by side (``--threads 1`` each) and still be compared fairly. Multiply by the qui
     python benchmarks/schedule_sweep.py --set dot_weight_final=30           # D: no weight decay
     python benchmarks/schedule_sweep.py --set lr=0.002 lr_final=0.05        # E: twice the peak lr
     python benchmarks/schedule_sweep.py --beta_final 3                      # F: beta ramped 1 -> 3
+    python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 --set dot_weight_final=5
+    python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 --set dot_weight_final=30
 """
 
 from __future__ import annotations
