@@ -23,6 +23,7 @@ by side (``--threads 1`` each) and still be compared fairly. Multiply by the qui
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import torch
@@ -31,7 +32,6 @@ import rssm.train
 from rssm.dataset import MovingDotConfig
 from rssm.evaluate import evaluate_open_loop
 from rssm.model import RSSMConfig
-from rssm.utils import kl_balance, reconstruction_loss
 
 
 def parse_pairs(pairs: list[str]) -> dict:
@@ -67,15 +67,11 @@ def main() -> None:
             """rssm.train.compute_loss with beta ramped like the dot weight's decay (geometric)."""
             start, end = cfg.dot_weight_decay_start, cfg.dot_weight_decay_end
             fraction = min(1.0, max(0.0, (step["n"] - start) / max(1, end - start)))
-            beta = cfg.beta * (args.beta_final / cfg.beta) ** fraction
             step["n"] += 1
-            out = model(obs, actions)
-            recon = reconstruction_loss(out.recon, obs, cfg.dot_weight if dot_weight is None else dot_weight)
-            kl_loss, kl = kl_balance(out.post_mean, out.post_std, out.prior_mean, out.prior_std,
-                                     cfg.kl_balance, cfg.free_bits, cfg.free_bits_mode)
-            loss = recon + beta * kl_loss
-            return loss, {"loss": loss.item(), "recon": recon.item(), "kl": kl.mean().item()}
+            ramped = dataclasses.replace(cfg, beta=cfg.beta * (args.beta_final / cfg.beta) ** fraction)
+            return real_compute_loss(model, obs, actions, ramped, dot_weight=dot_weight)
 
+        real_compute_loss = rssm.train.compute_loss
         rssm.train.compute_loss = compute_loss_beta_ramp
 
     snapshots = []

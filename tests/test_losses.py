@@ -102,7 +102,6 @@ def test_set_seed_repeats_random_draws():
         set_seed("3")
 
 
-
 def test_dot_weight_has_no_effect_on_single_frames_where_no_background_can_be_found():
     target = torch.rand(2, 1, 1, 4, 4)
     blank = torch.zeros_like(target)

@@ -90,7 +90,7 @@ def test_the_learning_rate_warms_up_then_follows_a_cosine_to_its_final_fraction(
     assert learning_rate_at(900, 0.9, TrainConfig(lr=1e-3, lr_final=1.0)) == pytest.approx(1e-3)
 
 
-def test_a_step_budget_ends_training_on_the_final_learning_rate():
+def test_a_step_budget_spreads_the_cosine_over_the_steps_of_the_run():
     config = tiny_train_config(epochs=5, max_steps=10, lr=1e-3, lr_final=0.25)
     _, history = train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), config, progress=False)
     assert history["lr"][0] == pytest.approx(1e-3)
