@@ -18,6 +18,9 @@ by side (``--threads 1`` each) and still be compared fairly. Multiply by the qui
     python benchmarks/schedule_sweep.py --beta_final 3                      # F: beta ramped 1 -> 3
     python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 --set dot_weight_final=5
     python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 --set dot_weight_final=30
+    python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 --set dot_weight_final=5 overshoot=1
+    python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 \
+        --set dot_weight_final=5 overshoot=1 lr=0.002 lr_final=0.05
 """
 
 from __future__ import annotations

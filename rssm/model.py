@@ -158,7 +158,7 @@ class Gaussian(NamedTuple):
 class RSSMOutput:
     """What :meth:`RSSM.forward` returns for a (B, T) batch."""
 
-    recon: torch.Tensor  # (B, T, C, H, W) decoded frames
+    recon: torch.Tensor | None  # (B, T, C, H, W) decoded frames (None from ``imagine(decode=False)``)
     prior_mean: torch.Tensor  # (B, T, stoch_dim)
     prior_std: torch.Tensor  # (B, T, stoch_dim)
     post_mean: torch.Tensor  # (B, T, stoch_dim); equals the prior when use_posterior=False
@@ -271,27 +271,30 @@ class RSSM(nn.Module):
             steps.append((state, prior, post))
         return self._collect(steps)
 
-    def imagine(self, state: RSSMState, prev_actions: torch.Tensor, sample: bool = False) -> RSSMOutput:
+    def imagine(
+        self, state: RSSMState, prev_actions: torch.Tensor, sample: bool = False, decode: bool = True
+    ) -> RSSMOutput:
         """Roll the prior forward from ``state``, one frame per action, never looking at a frame.
 
         prev_actions: (B, N, action_dim); ``prev_actions[:, i]`` is the action taken just before the
         i-th imagined frame. z is the prior's mean unless ``sample``. Returns an :class:`RSSMOutput`
-        with N frames whose posterior fields repeat the prior.
+        with N frames whose posterior fields repeat the prior; ``decode=False`` skips rendering the
+        frames (``recon`` is None), for losses that only need the latents.
         """
         steps = []
         for i in range(prev_actions.shape[1]):
             h, prior = self.prior_step(state, prev_actions[:, i])
             state = RSSMState(h, prior.rsample() if sample else prior.mean)
             steps.append((state, prior, prior))
-        return self._collect(steps)
+        return self._collect(steps, decode)
 
-    def _collect(self, steps: list[tuple[RSSMState, Gaussian, Gaussian]]) -> RSSMOutput:
+    def _collect(self, steps: list[tuple[RSSMState, Gaussian, Gaussian]], decode: bool = True) -> RSSMOutput:
         """Stack per-step (state, prior, posterior) along time and decode every frame at once."""
         stack = lambda xs: torch.stack(xs, 1)  # noqa: E731  list of (B, D) -> (B, N, D)
         h = stack([s.h for s, _, _ in steps])
         z = stack([s.z for s, _, _ in steps])
         return RSSMOutput(
-            recon=self.decode(h, z),
+            recon=self.decode(h, z) if decode else None,
             prior_mean=stack([p.mean for _, p, _ in steps]),
             prior_std=stack([p.std for _, p, _ in steps]),
             post_mean=stack([q.mean for _, _, q in steps]),

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from rssm.checkpoint import load_checkpoint, save_checkpoint
 from rssm.dataset import MovingDotConfig, MovingDotDataset, collate_moving_dot
 from rssm.evaluate import evaluate_open_loop
-from rssm.model import RSSM, RSSMConfig
-from rssm.utils import kl_balance, reconstruction_loss, resolve_device, set_seed
+from rssm.model import RSSM, RSSMConfig, RSSMState
+from rssm.utils import gaussian_kl, kl_balance, reconstruction_loss, resolve_device, set_seed
 
 VALIDATION_SEED = 1_000_003  # validation sequences come from here; training uses `seed`
 
@@ -51,6 +51,8 @@ class TrainConfig:
     dot_weight_final: float = 1.0  # ... decayed to this, geometrically, between the two steps below
     dot_weight_decay_start: int = 200  # the model draws the dot by now (chapter 4)
     dot_weight_decay_end: int = 800  # from here on the loss is close to the plain Gaussian likelihood
+    overshoot: float = 0.0  # weight of the open-loop (overshooting) term; off: it hurt early on (ablations)
+    overshoot_mode: str = "latent"  # "latent": KL to the posteriors (PlaNet); "pixels": frame reconstruction
     K: int = 8  # context frames for the open-loop validation and figures
     max_steps: int | None = None  # stop after this many gradient steps (notebooks use it)
     max_minutes: float | None = None  # stop cleanly after this much wall-clock time
@@ -74,7 +76,8 @@ class TrainConfig:
                 raise bad(name, "must be non-negative")
         if self.dot_weight_decay_end < self.dot_weight_decay_start:
             raise bad("dot_weight_decay_end", f"must be at least dot_weight_decay_start={self.dot_weight_decay_start}")
-        for name in ("lr", "grad_clip", "beta", "free_bits", "dot_weight", "dot_weight_final", "kl_balance", "lr_final"):
+        for name in ("lr", "grad_clip", "beta", "free_bits", "dot_weight", "dot_weight_final", "kl_balance", "lr_final",
+                     "overshoot"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise bad(name, "must be a finite non-negative number")
@@ -85,6 +88,8 @@ class TrainConfig:
                 raise bad(name, "must be in [0, 1]")
         if self.free_bits_mode not in ("step", "batch"):
             raise bad("free_bits_mode", "must be 'step' or 'batch'")
+        if self.overshoot_mode not in ("latent", "pixels"):
+            raise bad("overshoot_mode", "must be 'latent' or 'pixels'")
         if self.chunk_len is not None and (isinstance(self.chunk_len, bool) or not isinstance(self.chunk_len, int) or self.chunk_len < 2):
             raise bad("chunk_len", "must be an int >= 2, or None for whole sequences")
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1):
@@ -158,14 +163,45 @@ def compute_loss(
     """The training loss (nats per frame) for one batch, and its parts for logging.
 
     ``dot_weight`` overrides ``config.dot_weight`` (the training loop passes the scheduled value).
+
+    With ``config.overshoot`` > 0 an overshooting term trains open-loop prediction directly. From the
+    filtered state after frame K-1 of each window, the prior's *mean* is rolled forward with the
+    window's actions, exactly as :meth:`RSSM.open_loop_rollout` does, for frames K..L-1. The one-step
+    KL only asks the prior to be right one frame ahead, with the posterior correcting it at every
+    frame; this term charges the prior for errors that compound over many frames.
+
+    - ``overshoot_mode="latent"`` (PlaNet's latent overshooting, from one start): KL(sg(q_t) || p_t)
+      between each frame's posterior and the open-loop prior for that frame, in nats per frame.
+      It trains only the dynamics, never the posterior, and scores the latent, not the pixels.
+    - ``overshoot_mode="pixels"`` (observation overshooting): the imagined frames are decoded and
+      scored against the true ones with the (weighted) reconstruction loss. Early in training the
+      best guess under an uncertain future is a blurred dot, so this one pulls towards blur.
+
+    Windows no longer than K frames have no open-loop part and skip the term.
     """
+    weight = config.dot_weight if dot_weight is None else dot_weight
     out = model(obs, actions)
-    recon = reconstruction_loss(out.recon, obs, config.dot_weight if dot_weight is None else dot_weight)
+    recon = reconstruction_loss(out.recon, obs, weight)
     kl_loss, kl = kl_balance(
         out.post_mean, out.post_std, out.prior_mean, out.prior_std, config.kl_balance, config.free_bits, config.free_bits_mode
     )
     loss = recon + config.beta * kl_loss
-    return loss, {"loss": loss.item(), "recon": recon.item(), "kl": kl.mean().item()}
+    parts = {"recon": recon.item(), "kl": kl.mean().item()}
+    K = config.K
+    if config.overshoot > 0 and obs.shape[1] > K:
+        start = RSSMState(out.h[:, K - 1], out.z[:, K - 1])  # filtered state after frame K-1
+        latent = config.overshoot_mode == "latent"
+        dream = model.imagine(start, actions[:, K - 1 : -1], decode=not latent)  # actions[:, K-1+i] drives frame K+i
+        if latent:
+            overshoot = gaussian_kl(
+                out.post_mean[:, K:].detach(), out.post_std[:, K:].detach(), dream.prior_mean, dream.prior_std
+            ).mean()  # (B, L-K) nats -> mean
+        else:
+            overshoot = reconstruction_loss(dream.recon, obs[:, K:], weight)
+        loss = loss + config.overshoot * overshoot
+        parts["overshoot"] = overshoot.item()
+    parts["loss"] = loss.item()
+    return loss, parts
 
 
 def train(
@@ -312,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dot_weight_final", type=float, default=defaults.dot_weight_final,
                         help=f"foreground weight after step {defaults.dot_weight_decay_end} (geometric decay from step {defaults.dot_weight_decay_start})")
     parser.add_argument("--lr_final", type=float, default=defaults.lr_final, help="cosine decay to lr * lr_final over the run (1: constant)")
+    parser.add_argument("--overshoot", type=float, default=defaults.overshoot,
+                        help="weight of the open-loop (overshooting) term from frame K of each window (0: off)")
+    parser.add_argument("--overshoot_mode", default=defaults.overshoot_mode, choices=["latent", "pixels"],
+                        help="score the open-loop rollout against the posteriors (latent) or the frames (pixels)")
     return parser
 
 
@@ -358,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             max_minutes=args.max_minutes, train_sequences=args.train_sequences,
             chunk_len=args.chunk_len or None, beta=args.beta, free_bits=args.free_bits,
             kl_balance=args.kl_balance, dot_weight=args.dot_weight, dot_weight_final=args.dot_weight_final,
-            lr_final=args.lr_final,
+            lr_final=args.lr_final, overshoot=args.overshoot, overshoot_mode=args.overshoot_mode,
         )
         model_config = RSSMConfig(image_size=args.grid_size)
         device = resolve_device(args.device)

@@ -9,8 +9,9 @@ import torch
 
 from rssm.checkpoint import load_checkpoint
 from rssm.dataset import MovingDotConfig
-from rssm.model import RSSMConfig
-from rssm.train import NonFiniteLossError, TrainConfig, dot_weight_at, learning_rate_at, main, random_windows, train
+from rssm.dataset import generate_moving_dot_sequences
+from rssm.model import RSSM, RSSMConfig
+from rssm.train import NonFiniteLossError, TrainConfig, compute_loss, dot_weight_at, learning_rate_at, main, random_windows, train
 
 TINY_MODEL = dict(image_size=16, deter_dim=32, stoch_dim=8, hidden_dim=32, embed_dim=32, cnn_depth=8, cnn_layers=2)
 TINY_DATA = dict(grid_size=16, seq_len=12, occluder_min_size=3, occluder_max_size=5)
@@ -100,7 +101,9 @@ def test_a_step_budget_spreads_the_cosine_over_the_steps_of_the_run():
 
 @pytest.mark.parametrize("field, value", [("batch_size", 0), ("lr", -1.0), ("kl_balance", 2.0), ("chunk_len", 1),
                                           ("free_bits_mode", "sum"), ("max_minutes", 0), ("epochs", 1.5),
-                                          ("lr_final", 1.5), ("dot_weight_final", -1.0), ("dot_weight_decay_end", 10)])
+                                          ("lr_final", 1.5), ("dot_weight_final", -1.0), ("dot_weight_decay_end", 10),
+                                          ("overshoot", -0.5), ("overshoot", float("nan")),
+                                          ("overshoot_mode", "frames")])
 def test_bad_train_config_raises_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
@@ -126,6 +129,8 @@ def run_cli_in_process(args: list[str], capsys) -> tuple[int, str]:
         (["--seq_len", "1"], "seq_len"),
         (["--max_minutes", "-5"], "max_minutes"),
         (["--viz_interval", "0"], "viz_interval"),
+        (["--overshoot", "-1"], "overshoot"),
+        (["--overshoot_mode", "frames"], "invalid choice"),
     ],
 )
 def test_bad_cli_flags_exit_2_with_a_reason(args, message, capsys):
@@ -160,3 +165,91 @@ def test_cli_writes_the_checkpoint_and_figures_and_resumes(tmp_path):
     resumed = load_checkpoint(tmp_path / "model.pt")
     assert resumed.history["epoch"] == [1.0, 2.0]
     assert len(resumed.history["loss"]) == 2 * len(checkpoint.history["loss"])
+
+
+def tiny_batch(seq_len: int = 12) -> tuple[RSSM, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    batch = generate_moving_dot_sequences(MovingDotConfig(**{**TINY_DATA, "seq_len": seq_len}), 4, seed=3)
+    return RSSM(RSSMConfig(**TINY_MODEL)), batch["obs"], batch["actions"]
+
+
+@pytest.mark.parametrize("mode", ["latent", "pixels"])
+def test_overshoot_adds_its_weighted_open_loop_term_to_the_loss(mode):
+    model, obs, actions = tiny_batch()
+    results = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(1)  # the same posterior samples in both calls
+        loss, parts = compute_loss(model, obs, actions, tiny_train_config(overshoot=weight, overshoot_mode=mode))
+        results[weight] = (loss.item(), parts)
+    assert "overshoot" not in results[0.0][1]
+    overshoot = results[2.0][1]["overshoot"]
+    assert overshoot > 0
+    assert results[2.0][0] == pytest.approx(results[0.0][0] + 2.0 * overshoot, rel=1e-5)
+
+
+def test_overshoot_rolls_the_prior_from_frame_k_minus_1_with_the_actions_that_drive_each_frame(monkeypatch):
+    """The open-loop term must start from the filtered state after frame K-1 and feed actions[:, K-1+i]
+    into the step that predicts frame K+i: one frame later and the model would be told the answer."""
+    model, obs, actions = tiny_batch()
+    config = tiny_train_config(overshoot=1.0)
+    calls = []
+    real_imagine = model.imagine
+
+    def spy(state, prev_actions, sample=False, decode=True):
+        calls.append((state, prev_actions, sample))
+        return real_imagine(state, prev_actions, sample, decode)
+
+    monkeypatch.setattr(model, "imagine", spy)
+    torch.manual_seed(1)
+    compute_loss(model, obs, actions, config)
+    (state, prev_actions, sample), = calls
+    torch.manual_seed(1)
+    filtered = model(obs, actions)
+    K = config.K
+    assert torch.equal(state.h, filtered.h[:, K - 1]) and torch.equal(state.z, filtered.z[:, K - 1])
+    assert torch.equal(prev_actions, actions[:, K - 1 : -1]) and prev_actions.shape[1] == obs.shape[1] - K
+    assert sample is False  # the prior's mean, as in RSSM.open_loop_rollout
+
+
+def test_overshoot_cannot_see_the_frames_it_predicts():
+    """Changing frames K.. changes the overshoot term only through its targets, never through its inputs."""
+    model, obs, actions = tiny_batch()
+    config = tiny_train_config(overshoot=1.0)
+    K = config.K
+    captured = []
+    real_imagine = model.imagine
+
+    def spy(state, prev_actions, sample=False, decode=True):
+        captured.append(real_imagine(state, prev_actions, sample, decode=True))  # render them to compare
+        return captured[-1]
+
+    model.imagine = spy
+    changed = obs.clone()
+    changed[:, K:] = torch.rand_like(changed[:, K:])
+    for frames in (obs, changed):
+        torch.manual_seed(1)
+        compute_loss(model, frames, actions, config)
+    assert torch.equal(captured[0].recon, captured[1].recon)
+    assert torch.equal(captured[0].prior_mean, captured[1].prior_mean)
+
+
+def test_overshoot_skips_windows_no_longer_than_the_context():
+    model, obs, actions = tiny_batch(seq_len=4)
+    _, parts = compute_loss(model, obs, actions, tiny_train_config(overshoot=1.0, K=4))
+    assert "overshoot" not in parts
+
+
+def test_latent_overshoot_trains_the_dynamics_and_never_the_decoder():
+    """KL(sg(q) || p_open-loop) adds gradient to the GRU and the prior (and, through the start state, to
+    the filter), none to the decoder: its gradients are the same with and without the term."""
+    model, obs, actions = tiny_batch()
+    grads = {}
+    for weight in (0.0, 1.0):
+        model.zero_grad()
+        torch.manual_seed(1)
+        loss, _ = compute_loss(model, obs, actions, tiny_train_config(overshoot=weight, overshoot_mode="latent"))
+        loss.backward()
+        grads[weight] = {name: p.grad.clone() for name, p in model.named_parameters()}
+    changed = {name for name in grads[0.0] if not torch.allclose(grads[0.0][name], grads[1.0][name], atol=1e-7, rtol=0)}
+    assert {"prior_net.0.weight", "gru_input.0.weight"} <= changed
+    assert not {name for name in changed if name.startswith("decoder")}
