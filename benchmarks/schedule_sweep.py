@@ -67,12 +67,11 @@ def main() -> None:
         step = {"n": 0}
 
         def compute_loss_beta_ramp(model, obs, actions, cfg, dot_weight=None):
-            """rssm.train.compute_loss with beta ramped like the dot weight's decay (geometric)."""
-            start, end = cfg.dot_weight_decay_start, cfg.dot_weight_decay_end
-            fraction = min(1.0, max(0.0, (step["n"] - start) / max(1, end - start)))
+            """rssm.train.compute_loss with beta ramped on the dot weight's schedule (same steps, geometric)."""
+            as_weight = dataclasses.replace(cfg, dot_weight=cfg.beta, dot_weight_final=args.beta_final)
+            beta = rssm.train.dot_weight_at(step["n"], as_weight)
             step["n"] += 1
-            ramped = dataclasses.replace(cfg, beta=cfg.beta * (args.beta_final / cfg.beta) ** fraction)
-            return real_compute_loss(model, obs, actions, ramped, dot_weight=dot_weight)
+            return real_compute_loss(model, obs, actions, dataclasses.replace(cfg, beta=beta), dot_weight=dot_weight)
 
         real_compute_loss = rssm.train.compute_loss
         rssm.train.compute_loss = compute_loss_beta_ramp
