@@ -172,7 +172,8 @@ def compute_loss(
 
     - ``overshoot_mode="latent"`` (PlaNet's latent overshooting, from one start): KL(sg(q_t) || p_t)
       between each frame's posterior and the open-loop prior for that frame, in nats per frame.
-      It trains only the dynamics, never the posterior, and scores the latent, not the pixels.
+      The posteriors are stop-gradient targets and the decoder gets no gradient; the dynamics
+      (GRU and prior) learn from it, and so does the filter through the start state.
     - ``overshoot_mode="pixels"`` (observation overshooting): the imagined frames are decoded and
       scored against the true ones with the (weighted) reconstruction loss. Early in training the
       best guess under an uncertain future is a blurred dot, so this one pulls towards blur.
@@ -269,10 +270,10 @@ def train(
         for batch in loader:
             obs, actions = random_windows(batch, config.chunk_len, window_gen)
             obs, actions = obs.to(torch_device), actions.to(torch_device)
-            progress = (step - first_step) / max(1, total_steps)
+            budget_spent = (step - first_step) / max(1, total_steps)
             if config.max_minutes is not None:
-                progress = max(progress, (time.perf_counter() - start_time) / (60 * config.max_minutes))
-            lr = learning_rate_at(step, progress, config)
+                budget_spent = max(budget_spent, (time.perf_counter() - start_time) / (60 * config.max_minutes))
+            lr = learning_rate_at(step, budget_spent, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss, parts = compute_loss(model, obs, actions, config, dot_weight=dot_weight_at(step, config))

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from rssm.checkpoint import load_checkpoint
-from rssm.dataset import MovingDotConfig
-from rssm.dataset import generate_moving_dot_sequences
+from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
 from rssm.model import RSSM, RSSMConfig
 from rssm.train import NonFiniteLossError, TrainConfig, compute_loss, dot_weight_at, learning_rate_at, main, random_windows, train
 
