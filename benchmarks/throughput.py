@@ -1,6 +1,7 @@
 """Benchmark 1: training throughput at the seed's shape (B=32, T=64, 32x32 frames).
 
-Times full training steps (forward, loss, backward, Adam) of the default RSSM on CPU and prints one
+Times full training steps (forward, loss, backward, Adam) of the default RSSM on CPU (or ``--device
+cuda``) and prints one
 JSON line: steps/s, sequences/s, frames/s, parameter count and peak resident memory. With
 ``--chunk_len`` the step trains on windows of that many frames (the default recipe uses 32); the
 default here, 0, times whole 64-frame sequences.
@@ -21,6 +22,7 @@ import torch
 from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
 from rssm.model import RSSM, RSSMConfig
 from rssm.train import TrainConfig, compute_loss, random_windows
+from rssm.utils import resolve_device
 
 
 def main() -> None:
@@ -31,17 +33,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no_channels_last", action="store_true")
-    parser.add_argument("--cnn_depth", type=int, default=RSSMConfig().cnn_depth)
+    for name in ("cnn_depth", "deter_dim", "stoch_dim", "hidden_dim", "embed_dim"):
+        parser.add_argument(f"--{name}", type=int, default=getattr(RSSMConfig(), name), help="RSSMConfig field")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (as rssm-train --device)")
     args = parser.parse_args()
+    device = resolve_device(args.device)
 
     torch.manual_seed(0)
     data_config = MovingDotConfig(seq_len=args.seq_len)
     config = TrainConfig(batch_size=args.batch_size, chunk_len=args.chunk_len or None)
-    model = RSSM(RSSMConfig(cnn_depth=args.cnn_depth))
+    sizes = {name: getattr(args, name) for name in ("cnn_depth", "deter_dim", "stoch_dim", "hidden_dim", "embed_dim")}
+    model = RSSM(RSSMConfig(**sizes)).to(device)
     if not args.no_channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    batch = generate_moving_dot_sequences(data_config, args.batch_size, seed=0)
+    batch = {k: v.to(device) for k, v in generate_moving_dot_sequences(data_config, args.batch_size, seed=0).items()}
     gen = torch.Generator().manual_seed(0)
 
     def step() -> None:
@@ -51,11 +57,17 @@ def main() -> None:
         loss.backward()
         optimizer.step()
 
+    def finish_queued_work() -> None:  # CUDA runs asynchronously: time the work, not the queueing
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     for _ in range(args.warmup):
         step()
+    finish_queued_work()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
+    finish_queued_work()
     seconds = (time.perf_counter() - start) / args.steps
     frames_per_step = args.batch_size * (args.chunk_len or args.seq_len)
     print(json.dumps({
@@ -66,7 +78,7 @@ def main() -> None:
         "frames_per_s": round(frames_per_step / seconds, 1),
         "parameters": sum(p.numel() for p in model.parameters()),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "torch": torch.__version__,
+        "device": str(device), **sizes, "torch": torch.__version__,
     }))
 
 

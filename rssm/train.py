@@ -2,7 +2,7 @@
 
 An epoch is one pass over a fixed training set of ``train_sequences`` sequences (1024 by default,
 so 32 gradient steps at batch size 32). Each step trains on a random window of ``chunk_len`` frames
-from every sequence in the batch (the fast CPU recipe, see chapter 4 and ``docs/ablations.md``).
+from every sequence in the batch (the fast CPU recipe, see chapter 4 and ``book/ablations.md``).
 
 The loss per frame is reconstruction + beta * balanced KL with free bits (``rssm.utils``).
 """
@@ -317,6 +317,15 @@ def train(
 # ----- command line ---------------------------------------------------------------------------------
 
 
+MODEL_SIZE_FLAGS = {
+    "deter_dim": "size of the GRU state h",
+    "stoch_dim": "size of the Gaussian latent z",
+    "hidden_dim": "width of the MLPs around the GRU",
+    "embed_dim": "size of the encoder's frame embedding",
+    "cnn_depth": "channels of the first conv layer",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     data_defaults = MovingDotConfig()
@@ -349,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dot_weight_final", type=float, default=defaults.dot_weight_final,
                         help=f"foreground weight after step {defaults.dot_weight_decay_end} (geometric decay from step {defaults.dot_weight_decay_start})")
     parser.add_argument("--lr_final", type=float, default=defaults.lr_final, help="cosine decay to lr * lr_final over the run (1: constant)")
+    model_defaults = RSSMConfig()
+    sizes = parser.add_argument_group("model size", "RSSMConfig fields; the defaults are the fast CPU recipe")
+    for name, help_text in MODEL_SIZE_FLAGS.items():
+        sizes.add_argument(f"--{name}", type=int, default=None, help=f"{help_text} (default {getattr(model_defaults, name)})")
     parser.add_argument("--overshoot", type=float, default=defaults.overshoot,
                         help="weight of the open-loop (overshooting) term from frame K of each window (0: off)")
     parser.add_argument("--overshoot_mode", default=defaults.overshoot_mode, choices=["latent", "pixels"],
@@ -401,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             kl_balance=args.kl_balance, dot_weight=args.dot_weight, dot_weight_final=args.dot_weight_final,
             lr_final=args.lr_final, overshoot=args.overshoot, overshoot_mode=args.overshoot_mode,
         )
-        model_config = RSSMConfig(image_size=args.grid_size)
+        model_sizes = {name: getattr(args, name) for name in MODEL_SIZE_FLAGS if getattr(args, name) is not None}
+        model_config = RSSMConfig(image_size=args.grid_size, **model_sizes)
         device = resolve_device(args.device)
     except ValueError as error:
         parser.error(str(error))
@@ -424,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if checkpoint.data_config != data_config:
             print(f"rssm-train: cannot resume: {checkpoint_path} was trained on {checkpoint.data_config}, not {data_config}", file=sys.stderr)
+            return 2
+        trained_with = checkpoint.model.config
+        clashes = [f"--{name} {value} (it has {getattr(trained_with, name)})" for name, value in model_sizes.items() if getattr(trained_with, name) != value]
+        if clashes:
+            print(f"rssm-train: cannot resume: {checkpoint_path} has another model size: {', '.join(clashes)}", file=sys.stderr)
             return 2
         model, history, optimizer_state = checkpoint.model, checkpoint.history, checkpoint.optimizer_state
         print(f"resuming from {checkpoint_path} at epoch {len(history['epoch'])}")

@@ -252,3 +252,23 @@ def test_latent_overshoot_trains_the_dynamics_and_never_the_decoder():
     changed = {name for name in grads[0.0] if not torch.allclose(grads[0.0][name], grads[1.0][name], atol=1e-7, rtol=0)}
     assert {"prior_net.0.weight", "gru_input.0.weight"} <= changed
     assert not {name for name in changed if name.startswith("decoder")}
+
+
+def test_model_size_flags_reach_the_checkpoint_and_a_clashing_resume_is_refused(tmp_path, capsys):
+    common = ["--grid_size", "16", "--seq_len", "24", "--batch_size", "8", "--train_sequences", "16", "--K", "4",
+              "--viz_interval", "1", "--output_dir", str(tmp_path), "--device", "cpu", "--chunk_len", "0"]
+    assert main(["--epochs", "1", "--deter_dim", "24", "--stoch_dim", "5", "--hidden_dim", "20", "--embed_dim", "12",
+                 "--cnn_depth", "3", *common]) == 0
+    config = load_checkpoint(tmp_path / "model.pt").model.config
+    assert (config.deter_dim, config.stoch_dim, config.hidden_dim, config.embed_dim, config.cnn_depth) == (24, 5, 20, 12, 3)
+    capsys.readouterr()
+    code, err = run_cli_in_process(["--epochs", "2", "--resume", "--deter_dim", "32", *common], capsys)
+    assert code == 2
+    assert "cannot resume" in err and "--deter_dim 32 (it has 24)" in err
+    assert main(["--epochs", "2", "--resume", "--deter_dim", "24", *common]) == 0  # the same size resumes
+
+
+def test_a_bad_model_size_flag_is_a_one_line_error(capsys):
+    code, err = run_cli_in_process(["--deter_dim", "0"], capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1] == "rssm-train: error: RSSMConfig.deter_dim=0: must be a positive int"
