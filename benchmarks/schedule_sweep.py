@@ -21,6 +21,8 @@ by side (``--threads 1`` each) and still be compared fairly. Multiply by the qui
     python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 --set dot_weight_final=5 overshoot=1
     python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 \
         --set dot_weight_final=5 overshoot=1 lr=0.002 lr_final=0.05
+    python benchmarks/schedule_sweep.py --occlusion --steps 2100 --every 300 --threads 2 \
+        --set dot_weight_final=5 --model deter_dim=256 hidden_dim=256                      # round 4
 """
 
 from __future__ import annotations
