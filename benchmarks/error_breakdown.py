@@ -1,0 +1,68 @@
+"""Where does a checkpoint's open-loop error come from? The horizon-10 dot-position error, split by occlusion.
+
+Uses the very sequences and protocol of ``check_pretrained.py`` (K = 8 context frames, 1,024 fresh held-out
+sequences, the prior's mean, frames where the dot is visible at horizon 10) and splits them three ways:
+
+- the dot was visible in every context frame and every frame up to horizon 10;
+- it was visible in every context frame but hidden somewhere in the rollout before horizon 10;
+- it was hidden in at least one context frame, so the rollout starts from a belief, not a sighting.
+
+Also counts the predictions that draw no clear dot (peak less than 0.45 above the background) and
+what they cost. Prints one JSON line.
+
+    python benchmarks/error_breakdown.py [--path rssm/pretrained/moving_dot_occluded.pt] [--sequences 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from check_pretrained import HELD_OUT_SEED
+from rssm.checkpoint import PRETRAINED, load_checkpoint
+from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
+from rssm.evaluate import background_frames, estimate_dot_position
+
+K, HORIZON = 8, 10
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", default=str(PRETRAINED["moving_dot_occluded"]))
+    parser.add_argument("--sequences", type=int, default=1024)
+    args = parser.parse_args()
+    checkpoint = load_checkpoint(args.path)
+    world = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": K + 24})  # check_pretrained's sequences
+    chunks = [generate_moving_dot_sequences(world, min(64, args.sequences - start), seed=HELD_OUT_SEED + start)
+              for start in range(0, args.sequences, 64)]  # drawn exactly as evaluate_open_loop draws them
+    batch = {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+    obs, actions, visible = batch["obs"], batch["actions"], batch["visible"]
+    with torch.no_grad():
+        pred = checkpoint.model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)  # (B, H, 1, S, S)
+    background = background_frames(batch["occluder_mask"], world)  # (B, 1, S, S)
+    last = pred[:, HORIZON - 1 : HORIZON]  # (B, 1, 1, S, S): the frame at horizon 10
+    error = (estimate_dot_position(last, background)[:, 0] - batch["states"][:, K + HORIZON - 1, :2]).norm(dim=-1)  # (B,)
+    scored = visible[:, K + HORIZON - 1]
+    seen_context = visible[:, :K].all(1)
+    seen_rollout = visible[:, K : K + HORIZON].all(1)
+    groups = {
+        "all": scored,
+        "visible throughout": scored & seen_context & seen_rollout,
+        "hidden during the rollout only": scored & seen_context & ~seen_rollout,
+        "hidden in the context": scored & ~seen_context,
+    }
+    peak = (last[:, 0, 0] - background[:, 0]).flatten(1).amax(-1)  # (B,)
+    no_clear_dot = scored & (peak < 0.45)
+    print(json.dumps({
+        "checkpoint": args.path, "sequences": args.sequences, "horizon": HORIZON,
+        "h10_px": {name: {"n": int(mask.sum()), "mean": round(error[mask].mean().item(), 2),
+                          "share_of_total": round((error[mask].sum() / error[scored].sum()).item(), 2)}
+                   for name, mask in groups.items()},
+        "no_clear_dot": {"n": int(no_clear_dot.sum()), "mean_px": round(error[no_clear_dot].mean().item(), 2)},
+    }))
+
+
+if __name__ == "__main__":
+    main()
