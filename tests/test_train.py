@@ -6,9 +6,11 @@ import sys
 
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
+import rssm.train as train_module
 from rssm.checkpoint import load_checkpoint
-from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
+from rssm.dataset import MovingDotConfig, MovingDotDataset, collate_moving_dot, generate_moving_dot_sequences
 from rssm.model import RSSM, RSSMConfig
 from rssm.train import NonFiniteLossError, TrainConfig, compute_loss, dot_weight_at, learning_rate_at, main, random_windows, train
 
@@ -272,3 +274,26 @@ def test_a_bad_model_size_flag_is_a_one_line_error(capsys):
     code, err = run_cli_in_process(["--deter_dim", "0"], capsys)
     assert code == 2
     assert err.strip().splitlines()[-1] == "rssm-train: error: RSSMConfig.deter_dim=0: must be a positive int"
+
+
+def test_training_batches_are_the_item_dataloaders_batches_in_the_same_order(monkeypatch):
+    """train() gathers batches from the training set on the model's device; they must be exactly the
+    batches, in the order, that DataLoader(MovingDotDataset, collate_moving_dot) gives with its generator."""
+    data = MovingDotConfig(**{**TINY_DATA, "seq_len": 12})
+    config = tiny_train_config(chunk_len=None, batch_size=4, train_sequences=12, epochs=2)
+    seen = []
+    real_compute_loss = train_module.compute_loss
+
+    def spy(model, obs, actions, config, dot_weight=None):
+        seen.append((obs.clone(), actions.clone()))
+        return real_compute_loss(model, obs, actions, config, dot_weight)
+
+    monkeypatch.setattr(train_module, "compute_loss", spy)
+    train(data, RSSMConfig(**TINY_MODEL), config, progress=False)
+    dataset = MovingDotDataset(data, config.train_sequences, seed=config.seed)
+    loader = DataLoader(dataset, config.batch_size, shuffle=True, drop_last=True, collate_fn=collate_moving_dot,
+                        generator=torch.Generator().manual_seed(config.seed))
+    expected = [(batch["obs"], batch["actions"]) for _ in range(config.epochs) for batch in loader]
+    assert len(seen) == len(expected) == 6
+    for (obs, actions), (want_obs, want_actions) in zip(seen, expected):
+        assert torch.equal(obs, want_obs) and torch.equal(actions, want_actions)
