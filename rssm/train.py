@@ -255,7 +255,7 @@ def train(
     # contents) of DataLoader(dataset, collate_fn=collate_moving_dot) with the same generator, without
     # copying every batch out of host memory item by item: on one H200 that copy cost 38% of a step of
     # the shipped checkpoint's recipe (8.25 -> 13.28 steps/s, benchmarks/train_speed.py; README).
-    training_set = {key: value.to(torch_device) for key, value in dataset.data.items()}
+    training_set = {key: dataset.data[key].to(torch_device) for key in ("obs", "actions")}
     loader = DataLoader(range(len(dataset)), config.batch_size, shuffle=True, drop_last=True, generator=loader_gen)
     val_config = MovingDotConfig(**{**data_config.to_dict(), "seq_len": max(config.K + 10, min(data_config.seq_len, 32))})
 
@@ -274,7 +274,7 @@ def train(
         if stop:
             break
         for index in loader:  # (B,) int64: which training sequences make this batch
-            batch = {key: training_set[key][index.to(torch_device)] for key in ("obs", "actions")}
+            batch = {key: values[index.to(torch_device)] for key, values in training_set.items()}
             obs, actions = random_windows(batch, config.chunk_len, window_gen)
             budget_spent = (step - first_step) / max(1, total_steps)
             if config.max_minutes is not None:
