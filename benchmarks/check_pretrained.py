@@ -18,6 +18,7 @@ from rssm.dataset import MovingDotConfig
 from rssm.evaluate import evaluate_open_loop
 
 HELD_OUT_SEED = 20_261_125  # never used for training (training uses --seed, validation 1_000_003)
+K, FUTURE_FRAMES = 8, 24  # context frames, then horizons 1..24
 
 
 def main() -> int:
@@ -26,8 +27,8 @@ def main() -> int:
     parser.add_argument("--sequences", type=int, default=1024)
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.path)
-    eval_config = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": 8 + 24})
-    report = evaluate_open_loop(checkpoint.model, eval_config, K=8, num_sequences=args.sequences, seed=HELD_OUT_SEED)
+    eval_config = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": K + FUTURE_FRAMES})
+    report = evaluate_open_loop(checkpoint.model, eval_config, K=K, num_sequences=args.sequences, seed=HELD_OUT_SEED)
     print(report.table(horizons=(1, 5, 10, 15, 20, 24)))
     h10, h20 = report.at(10), report.at(20)
     passed = h10["model"] <= 1.5 and h10["model"] < h10["constant_velocity"] and h20["model"] < h20["constant_velocity"]

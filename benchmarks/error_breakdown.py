@@ -20,12 +20,12 @@ import json
 
 import torch
 
-from check_pretrained import HELD_OUT_SEED
+from check_pretrained import FUTURE_FRAMES, HELD_OUT_SEED, K
 from rssm.checkpoint import PRETRAINED, load_checkpoint
-from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
-from rssm.evaluate import background_frames, estimate_dot_position
+from rssm.dataset import MovingDotConfig
+from rssm.evaluate import background_frames, estimate_dot_position, held_out_batches
 
-K, HORIZON = 8, 10
+HORIZON = 10
 
 
 def main() -> None:
@@ -34,9 +34,8 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=1024)
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.path)
-    world = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": K + 24})  # check_pretrained's sequences
-    chunks = [generate_moving_dot_sequences(world, min(64, args.sequences - start), seed=HELD_OUT_SEED + start)
-              for start in range(0, args.sequences, 64)]  # drawn exactly as evaluate_open_loop draws them
+    world = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": K + FUTURE_FRAMES})
+    chunks = list(held_out_batches(world, args.sequences, HELD_OUT_SEED))  # check_pretrained's very sequences
     batch = {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
     obs, actions, visible = batch["obs"], batch["actions"], batch["visible"]
     with torch.no_grad():

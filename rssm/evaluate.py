@@ -7,6 +7,7 @@ Horizon h means the h-th predicted frame after the K context frames: frame K + h
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,6 +117,18 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, 
     return (total / count.clamp(min=1)).where(count > 0, torch.nan).numpy(), count.numpy()
 
 
+def held_out_batches(
+    data_config: MovingDotConfig, num_sequences: int, seed: int, batch_size: int = 64
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The fresh sequences that :func:`evaluate_open_loop` scores, in the chunks it draws them in.
+
+    Chunk i holds sequences i * batch_size onwards, generated from ``seed + i * batch_size``, so a
+    script that needs per-sequence numbers can score exactly the sequences behind a report.
+    """
+    for start in range(0, num_sequences, batch_size):
+        yield generate_moving_dot_sequences(data_config, min(batch_size, num_sequences - start), seed=seed + start)
+
+
 @torch.no_grad()
 def evaluate_open_loop(
     model: RSSM,
@@ -136,11 +149,7 @@ def evaluate_open_loop(
     was_training = model.training
     model.eval()
     pos_errs, sq_errs, visibles = {}, {}, []
-    done = 0
-    while done < num_sequences:
-        n = min(batch_size, num_sequences - done)
-        batch = generate_moving_dot_sequences(data_config, n, seed=seed + done)
-        done += n
+    for batch in held_out_batches(data_config, num_sequences, seed, batch_size):
         obs, actions = batch["obs"], batch["actions"]
         pred = model.open_loop_rollout(
             obs[:, :K].to(device), actions[:, :K].to(device), actions[:, K:].to(device), K
