@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 import torch
 
@@ -24,25 +25,34 @@ from check_pretrained import FUTURE_FRAMES, HELD_OUT_SEED, K
 from rssm.checkpoint import PRETRAINED, load_checkpoint
 from rssm.dataset import MovingDotConfig
 from rssm.evaluate import background_frames, estimate_dot_position, held_out_batches
+from rssm.model import RSSM
 
 HORIZON = 10
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", default=str(PRETRAINED["moving_dot_occluded"]))
-    parser.add_argument("--sequences", type=int, default=1024)
-    args = parser.parse_args()
-    checkpoint = load_checkpoint(args.path)
-    world = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": K + FUTURE_FRAMES})
-    chunks = list(held_out_batches(world, args.sequences, HELD_OUT_SEED))  # check_pretrained's very sequences
-    batch = {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+def held_out_batch(data_config: MovingDotConfig, sequences: int) -> tuple[MovingDotConfig, dict[str, torch.Tensor]]:
+    """check_pretrained's very held-out sequences (K + FUTURE_FRAMES frames each), as one batch, and their world."""
+    world = MovingDotConfig(**{**data_config.to_dict(), "seq_len": K + FUTURE_FRAMES})
+    chunks = list(held_out_batches(world, sequences, HELD_OUT_SEED))
+    return world, {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+
+
+def error_breakdown(model: RSSM, data_config: MovingDotConfig, sequences: int = 1024) -> dict[str, Any]:
+    """Score ``model`` on check_pretrained's held-out sequences: the horizon-10 error per occlusion group.
+
+    Returns {"h10_px": {group: {"n", "mean", "share_of_total"}}, "h20_px": float, "no_clear_dot": {...}}.
+    """
+    world, batch = held_out_batch(data_config, sequences)
     obs, actions, visible = batch["obs"], batch["actions"], batch["visible"]
     with torch.no_grad():
-        pred = checkpoint.model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)  # (B, H, 1, S, S)
+        pred = model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)  # (B, H, 1, S, S)
     background = background_frames(batch["occluder_mask"], world)  # (B, 1, S, S)
-    last = pred[:, HORIZON - 1 : HORIZON]  # (B, 1, 1, S, S): the frame at horizon 10
-    error = (estimate_dot_position(last, background)[:, 0] - batch["states"][:, K + HORIZON - 1, :2]).norm(dim=-1)  # (B,)
+
+    def error_at(horizon: int) -> torch.Tensor:  # (B,) pixels
+        frame = pred[:, horizon - 1 : horizon]  # (B, 1, 1, S, S)
+        return (estimate_dot_position(frame, background)[:, 0] - batch["states"][:, K + horizon - 1, :2]).norm(dim=-1)
+
+    error = error_at(HORIZON)
     scored = visible[:, K + HORIZON - 1]
     seen_context = visible[:, :K].all(1)
     seen_rollout = visible[:, K : K + HORIZON].all(1)
@@ -52,15 +62,25 @@ def main() -> None:
         "hidden during the rollout only": scored & seen_context & ~seen_rollout,
         "hidden in the context": scored & ~seen_context,
     }
-    peak = (last[:, 0, 0] - background[:, 0]).flatten(1).amax(-1)  # (B,)
+    peak = (pred[:, HORIZON - 1, 0] - background[:, 0]).flatten(1).amax(-1)  # (B,)
     no_clear_dot = scored & (peak < 0.45)
-    print(json.dumps({
-        "checkpoint": args.path, "sequences": args.sequences, "horizon": HORIZON,
+    return {
         "h10_px": {name: {"n": int(mask.sum()), "mean": round(error[mask].mean().item(), 2),
                           "share_of_total": round((error[mask].sum() / error[scored].sum()).item(), 2)}
                    for name, mask in groups.items()},
+        "h20_px": round(error_at(20)[visible[:, K + 19]].mean().item(), 2),
         "no_clear_dot": {"n": int(no_clear_dot.sum()), "mean_px": round(error[no_clear_dot].mean().item(), 2)},
-    }))
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", default=str(PRETRAINED["moving_dot_occluded"]))
+    parser.add_argument("--sequences", type=int, default=1024)
+    args = parser.parse_args()
+    checkpoint = load_checkpoint(args.path)
+    result = error_breakdown(checkpoint.model, checkpoint.data_config, args.sequences)
+    print(json.dumps({"checkpoint": args.path, "sequences": args.sequences, "horizon": HORIZON, **result}))
 
 
 if __name__ == "__main__":
