@@ -6,7 +6,7 @@ from ``--seed``; then scores the result on check_pretrained's 1,024 held-out seq
 ``error_breakdown``. Prints one JSON line. A resumed run starts its own cosine from ``lr`` to
 ``lr * lr_final`` and, past step 100, no warm-up. This produced book/ablations.md, round 5:
 
-    python benchmarks/finetune_probe.py --steps 100 --set lr=3e-4 batch_size=64
+    python benchmarks/finetune_probe.py --steps 100 --set lr=3e-4 lr_final=0.1 batch_size=64
     python benchmarks/finetune_probe.py --set lr=1e-4 lr_final=0.3 batch_size=64            # control
     python benchmarks/finetune_probe.py --set lr=1e-4 lr_final=0.3 batch_size=64 overshoot=1 overshoot_mode='"pixels"'
     python benchmarks/finetune_probe.py --set lr=1e-4 lr_final=0.3 batch_size=64 beta=3

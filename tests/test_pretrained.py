@@ -53,3 +53,16 @@ def test_the_error_breakdown_splits_every_scored_frame_into_exactly_one_group():
     parts = [groups[name] for name in ("visible throughout", "hidden during the rollout only", "hidden in the context")]
     assert sum(part["n"] for part in parts) == groups["all"]["n"] > 0
     assert sum(part["share_of_total"] for part in parts) == pytest.approx(1.0, abs=0.02)
+
+
+def test_sampled_futures_scores_the_mean_path_exactly_as_the_error_breakdown_does():
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*args: str) -> dict:
+        result = subprocess.run([sys.executable, *args, "--sequences", "32"], cwd=root, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    pooled = run("benchmarks/sampled_futures.py", "--samples", "2")["h10_px"]
+    assert set(pooled) == {"mean path", "one sample", "average frame", "average position", "median position"}
+    assert pooled["mean path"] == run("benchmarks/error_breakdown.py")["h10_px"]["all"]["mean"]
