@@ -48,7 +48,13 @@ def main() -> None:
     overrides = {"epochs": 10**6, "val_sequences": 8, **parse_pairs(args.set),
                  "seed": args.seed, "train_sequences": args.train_sequences, "max_steps": done + args.steps,
                  "max_minutes": None}
-    config = TrainConfig(**{**recipe, **overrides})
+    unknown = sorted(set(overrides) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        raise SystemExit(f"finetune_probe: --set {', '.join(unknown)}: not a TrainConfig field")
+    try:
+        config = TrainConfig(**{**recipe, **overrides})
+    except ValueError as error:
+        raise SystemExit(f"finetune_probe: {error}") from None
     start = time.perf_counter()
     model, _ = train(checkpoint.data_config, config=config, model=checkpoint.model, history=copy.deepcopy(checkpoint.history),
                      optimizer_state=checkpoint.optimizer_state, progress=False)

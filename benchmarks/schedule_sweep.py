@@ -30,6 +30,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
+from pathlib import Path
 
 import torch
 
@@ -45,8 +47,11 @@ def parse_pairs(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"schedule_sweep: expected KEY=VALUE, got {pair!r}")
-        out[key] = json.loads(value)
+            raise SystemExit(f"{Path(sys.argv[0]).stem}: expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise SystemExit(f"{Path(sys.argv[0]).stem}: {pair!r}: the value is not JSON (strings need quotes: KEY='\"text\"')") from None
     return out
 
 
