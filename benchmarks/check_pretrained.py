@@ -21,14 +21,18 @@ HELD_OUT_SEED = 20_261_125  # never used for training (training uses --seed, val
 K, FUTURE_FRAMES = 8, 24  # context frames, then horizons 1..24
 
 
+def held_out_world(data_config: MovingDotConfig) -> MovingDotConfig:
+    """The checkpoint's world with sequences of K context frames and FUTURE_FRAMES frames to predict."""
+    return MovingDotConfig(**{**data_config.to_dict(), "seq_len": K + FUTURE_FRAMES})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", default=str(PRETRAINED["moving_dot_occluded"]))
     parser.add_argument("--sequences", type=int, default=1024)
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.path)
-    eval_config = MovingDotConfig(**{**checkpoint.data_config.to_dict(), "seq_len": K + FUTURE_FRAMES})
-    report = evaluate_open_loop(checkpoint.model, eval_config, K=K, num_sequences=args.sequences, seed=HELD_OUT_SEED)
+    report = evaluate_open_loop(checkpoint.model, held_out_world(checkpoint.data_config), K=K, num_sequences=args.sequences, seed=HELD_OUT_SEED)
     print(report.table(horizons=(1, 5, 10, 15, 20, 24)))
     h10, h20 = report.at(10), report.at(20)
     passed = h10["model"] <= 1.5 and h10["model"] < h10["constant_velocity"] and h20["model"] < h20["constant_velocity"]

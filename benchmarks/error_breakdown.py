@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from check_pretrained import FUTURE_FRAMES, HELD_OUT_SEED, K
+from check_pretrained import HELD_OUT_SEED, K, held_out_world
 from rssm.checkpoint import PRETRAINED, load_checkpoint
 from rssm.dataset import MovingDotConfig
 from rssm.evaluate import background_frames, estimate_dot_position, held_out_batches
@@ -31,10 +31,15 @@ HORIZON = 10
 
 
 def held_out_batch(data_config: MovingDotConfig, sequences: int) -> tuple[MovingDotConfig, dict[str, torch.Tensor]]:
-    """check_pretrained's very held-out sequences (K + FUTURE_FRAMES frames each), as one batch, and their world."""
-    world = MovingDotConfig(**{**data_config.to_dict(), "seq_len": K + FUTURE_FRAMES})
+    """check_pretrained's very held-out sequences, as one batch, and their world."""
+    world = held_out_world(data_config)
     chunks = list(held_out_batches(world, sequences, HELD_OUT_SEED))
     return world, {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+
+
+def dot_at(frames: torch.Tensor, background: torch.Tensor, horizon: int) -> torch.Tensor:
+    """The dot's (x, y) read off the predicted frame at ``horizon``: frames (B, N, 1, S, S) -> (B, 2)."""
+    return estimate_dot_position(frames[:, horizon - 1 : horizon], background)[:, 0]
 
 
 def error_breakdown(model: RSSM, data_config: MovingDotConfig, sequences: int = 1024) -> dict[str, Any]:
@@ -49,8 +54,7 @@ def error_breakdown(model: RSSM, data_config: MovingDotConfig, sequences: int = 
     background = background_frames(batch["occluder_mask"], world)  # (B, 1, S, S)
 
     def error_at(horizon: int) -> torch.Tensor:  # (B,) pixels
-        frame = pred[:, horizon - 1 : horizon]  # (B, 1, 1, S, S)
-        return (estimate_dot_position(frame, background)[:, 0] - batch["states"][:, K + horizon - 1, :2]).norm(dim=-1)
+        return (dot_at(pred, background, horizon) - batch["states"][:, K + horizon - 1, :2]).norm(dim=-1)
 
     error = error_at(HORIZON)
     scored = visible[:, K + HORIZON - 1]

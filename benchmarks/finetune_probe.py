@@ -45,7 +45,8 @@ def main() -> None:
     checkpoint = load_checkpoint(args.path)
     recipe = {key: value for key, value in checkpoint.train_config.items() if key in TrainConfig.__dataclass_fields__}
     done = len(checkpoint.history["loss"])
-    overrides = {"epochs": 10**6, "val_sequences": 8, **parse_pairs(args.set),
+    changes = parse_pairs(args.set)
+    overrides = {"epochs": 10**6, "val_sequences": 8, **changes,
                  "seed": args.seed, "train_sequences": args.train_sequences, "max_steps": done + args.steps,
                  "max_minutes": None}
     unknown = sorted(set(overrides) - set(TrainConfig.__dataclass_fields__))
@@ -55,14 +56,14 @@ def main() -> None:
         config = TrainConfig(**{**recipe, **overrides})
     except ValueError as error:
         raise SystemExit(f"finetune_probe: {error}") from None
+    before = error_breakdown(checkpoint.model, checkpoint.data_config, args.sequences)  # train() changes the model in place
     start = time.perf_counter()
     model, _ = train(checkpoint.data_config, config=config, model=checkpoint.model, history=copy.deepcopy(checkpoint.history),
                      optimizer_state=checkpoint.optimizer_state, progress=False)
     seconds = time.perf_counter() - start
-    before = error_breakdown(load_checkpoint(args.path).model, checkpoint.data_config, args.sequences)
     after = error_breakdown(model, checkpoint.data_config, args.sequences)
     print(json.dumps({
-        "steps": args.steps, "set": parse_pairs(args.set), "batch_size": config.batch_size, "seconds": round(seconds),
+        "steps": args.steps, "set": changes, "batch_size": config.batch_size, "seconds": round(seconds),
         "h10_px": {"before": before["h10_px"]["all"]["mean"], "after": after["h10_px"]["all"]["mean"]},
         "h10_visible_throughout_px": after["h10_px"]["visible throughout"]["mean"],
         "h10_hidden_in_context_px": after["h10_px"]["hidden in the context"]["mean"],

@@ -22,9 +22,9 @@ import json
 import torch
 
 from check_pretrained import K
-from error_breakdown import HORIZON, held_out_batch
+from error_breakdown import HORIZON, dot_at, held_out_batch
 from rssm.checkpoint import PRETRAINED, load_checkpoint
-from rssm.evaluate import background_frames, estimate_dot_position
+from rssm.evaluate import background_frames
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     scored = batch["visible"][:, K + HORIZON - 1]  # (B,)
 
     def read(frames: torch.Tensor) -> torch.Tensor:  # (B, N, 1, S, S) -> (B, 2) at the horizon
-        return estimate_dot_position(frames[:, HORIZON - 1 : HORIZON], background)[:, 0]
+        return dot_at(frames, background, HORIZON)
 
     with torch.no_grad():
         mean_path = checkpoint.model.open_loop_rollout(*context)  # (B, N, 1, S, S)
