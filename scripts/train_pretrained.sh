@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
-# Trains the checkpoint shipped in rssm/pretrained/ with the project's own CLI, occluders on, in one
-# command, and copies the resulting model.pt into the package unchanged. Run from the repository root:
+# Trains the checkpoint shipped in rssm/pretrained/ with the project's own CLI, occluders on, from
+# scratch, and copies the resulting model.pt into the package unchanged. Run from the repository root:
 #     bash scripts/train_pretrained.sh
-# It ran on one NVIDIA H200 (lent for a session; see README.md "Pretrained checkpoint"). The default
-# recipe, scaled up where a GPU makes it cheap:
-#   --deter_dim 256 --hidden_dim 192   a wider model (711k parameters), as large as keeps model.pt
-#                                      (weights + Adam state + history) under 10 MB; at 2,100 CPU steps
-#                                      a wider model beat the default by 1.4 px (book/ablations.md, round 4)
-#   --batch_size 256                   on a GPU a step of 256 sequences costs about what 32 do
+# It ran on one NVIDIA H200 (lent for a session; see README.md "Pretrained checkpoint"), as two calls
+# of rssm-train in a row, because one call on that machine may run at most 10 minutes:
+#   1. the main run: a cosine from 2e-3 down to 1e-4 over 7.75 minutes (5,171 steps there, at 11.1
+#      steps/s, while a batch-512 variant shared the GPU; alone it would have run more steps);
+#   2. a warm restart of the same run (--resume: its weights, Adam state and history) with a fresh,
+#      lower cosine, 5e-4 down to 5e-5, over 3.4 minutes (2,660 more steps; 7,831 in all).
+# The default recipe, scaled up where a GPU makes it cheap:
+#   --deter_dim 256 --hidden_dim 192   a wider model; at 2,100 CPU steps it beat the default by 1.4 px
+#                                      (book/ablations.md, round 4)
+#   --stoch_dim 32                     a z of 32 instead of 16 (round 4); 735k parameters in all, and
+#                                      model.pt (weights + Adam state + history) stays under 10 MB
+#   --batch_size 1024                  a step of this small model is bound by kernel launches, so on a
+#                                      GPU 1,024 sequences cost about what 256 do; batch 1024 beat 512
+#                                      side by side (book/ablations.md, round 6)
 #   --lr 2e-3 --lr_final 0.05          the larger peak that won per step in round 2 (run E)
 #   --dot_weight_final 5               with occluders the foreground weight should not decay to 1 (round 2)
-#   --train_sequences 16384            each sequence is seen ~62 times, as 32-frame windows
-# The epoch count came from a throughput probe on that machine (python benchmarks/throughput.py
-# --device cuda --batch_size 256 --chunk_len 32 --deter_dim 256 --hidden_dim 192: 15.3 steps/s),
-# sized to fit 7 minutes; the --max_minutes cap stopped it at step 3,999 of 4,032 (the cosine decay
-# fits whichever budget runs out first). Without a GPU, pass --device cpu and drop --max_minutes:
-# about two hours on 2 cores (1.77 s per step in throughput.py with these sizes).
+#   --train_sequences 32768            each sequence is seen ~245 times in all, as 32-frame windows
+# --max_minutes ends each stage (the cosine fits whichever budget runs out first, so each still ends on
+# its small learning rate); --epochs is a ceiling sized from the machine's step rate. The step counts
+# therefore depend on the GPU: a slower one trains fewer steps in the same minutes. Without a GPU,
+# pass --device cpu and drop --max_minutes; an estimate for 2 cores is about 15 hours (7,831 steps at
+# ~7 s each: four times the 1.77 s that throughput.py measured for a batch of 256).
 set -euo pipefail
 out=runs/gpu
-rssm-train --device cuda --use_occlusion --batch_size 256 --train_sequences 16384 --epochs 63 \
-    --lr 2e-3 --lr_final 0.05 --dot_weight_final 5 --deter_dim 256 --hidden_dim 192 \
-    --viz_interval 50 --max_minutes 7 --output_dir "$out"
+model="--use_occlusion --train_sequences 32768 --batch_size 1024 --dot_weight_final 5 \
+    --deter_dim 256 --hidden_dim 192 --stoch_dim 32 --viz_interval 1000 --output_dir $out"
+rssm-train --device cuda $model --epochs 219 --lr 2e-3 --lr_final 0.05 --max_minutes 7.75
+rssm-train --device cuda $model --epochs 262 --lr 5e-4 --lr_final 0.1 --max_minutes 3.4 --resume
 cp "$out/model.pt" rssm/pretrained/moving_dot_occluded.pt
 python benchmarks/check_pretrained.py
