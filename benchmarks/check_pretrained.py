@@ -44,18 +44,19 @@ def main() -> int:
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     checkpoint = load_checkpoint(args.path)
-    report = evaluate_open_loop(checkpoint.model, held_out_world(checkpoint.data_config), K=K, num_sequences=args.sequences, seed=HELD_OUT_SEED)
+    world = held_out_world(checkpoint.data_config)
+
+    def score(seed: int):  # one held-out set of args.sequences sequences -> OpenLoopReport
+        return evaluate_open_loop(checkpoint.model, world, K=K, num_sequences=args.sequences, seed=seed)
+
+    report = score(HELD_OUT_SEED)
     print(report.table(horizons=(1, 5, 10, 15, 20, 24)))
     h10, h20 = report.at(10), report.at(20)
     passed = h10["model"] <= 1.5 and h10["model"] < h10["constant_velocity"] and h20["model"] < h20["constant_velocity"]
     history = checkpoint.history
     extra = {}
     if args.repeats > 1:
-        world = held_out_world(checkpoint.data_config)
-        h10_sets = [h10["model"]] + [
-            evaluate_open_loop(checkpoint.model, world, K=K, num_sequences=args.sequences, seed=HELD_OUT_SEED + i).at(10)["model"]
-            for i in range(1, args.repeats)
-        ]
+        h10_sets = [h10["model"]] + [score(HELD_OUT_SEED + i).at(10)["model"] for i in range(1, args.repeats)]
         extra["h10_model_over_sets"] = {"sets": args.repeats, "mean": round(statistics.mean(h10_sets), 3),
                                         "sd": round(statistics.stdev(h10_sets), 3),
                                         "min": round(min(h10_sets), 3), "max": round(max(h10_sets), 3)}

@@ -14,6 +14,12 @@ from rssm.dataset import MovingDotConfig
 from rssm.evaluate import evaluate_open_loop
 
 FRESH_SEED = 777_777  # not a training or validation seed
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run a benchmark script from the repository root, as the README does."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +50,7 @@ def test_the_shipped_checkpoint_meets_the_horizon_10_bar_of_1_5_px(report):
 
 
 def test_the_error_breakdown_splits_every_scored_frame_into_exactly_one_group():
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "benchmarks/error_breakdown.py", "--sequences", "64"], cwd=root,
-                            capture_output=True, text=True, timeout=300)
+    result = run_script("benchmarks/error_breakdown.py", "--sequences", "64")
     assert result.returncode == 0, result.stderr
     groups = json.loads(result.stdout)["h10_px"]
     parts = [groups[name] for name in ("visible throughout", "hidden during the rollout only", "hidden in the context")]
@@ -55,10 +59,8 @@ def test_the_error_breakdown_splits_every_scored_frame_into_exactly_one_group():
 
 
 def test_sampled_futures_scores_the_mean_path_exactly_as_the_error_breakdown_does():
-    root = Path(__file__).resolve().parents[1]
-
     def run(*args: str) -> dict:
-        result = subprocess.run([sys.executable, *args, "--sequences", "32"], cwd=root, capture_output=True, text=True, timeout=300)
+        result = run_script(*args, "--sequences", "32")
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
@@ -69,17 +71,13 @@ def test_sampled_futures_scores_the_mean_path_exactly_as_the_error_breakdown_doe
 
 @pytest.mark.parametrize("flag, value", [("--repeats", "0"), ("--sequences", "-3")])
 def test_check_pretrained_refuses_a_bad_count_with_one_line(flag, value):
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "benchmarks/check_pretrained.py", flag, value], cwd=root,
-                            capture_output=True, text=True, timeout=120)
+    result = run_script("benchmarks/check_pretrained.py", flag, value, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith(f"{flag} must be at least 1, got {value}")
 
 
 def test_check_pretrained_repeats_report_the_spread_over_held_out_sets():
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "benchmarks/check_pretrained.py", "--sequences", "16", "--repeats", "3"],
-                            cwd=root, capture_output=True, text=True, timeout=300)
+    result = run_script("benchmarks/check_pretrained.py", "--sequences", "16", "--repeats", "3")
     assert result.returncode in (0, 1), result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     spread = summary["h10_model_over_sets"]
