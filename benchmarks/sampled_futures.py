@@ -1,7 +1,8 @@
 """Which prediction should the position be read from: the prior's mean path, or sampled futures?
 
-On check_pretrained's held-out sequences (K = 8, horizon 10, frames where the dot is visible), compares
-the dot-position error of five ways to turn the model's open-loop belief into one guess:
+On the quality protocol's sequences (``rssm.evaluate.QUALITY``: K = 8, horizon 10, frames where the dot
+is visible), compares the dot-position error of five ways to turn the model's open-loop belief into one
+guess:
 
 - ``mean path``: roll the prior's mean forward (what ``check_pretrained.py`` and chapter 5 score);
 - ``one sample``: one sampled future;
@@ -21,26 +22,28 @@ import json
 
 import torch
 
-from check_pretrained import K
-from error_breakdown import HORIZON, dot_at, held_out_batch
 from rssm.checkpoint import PRETRAINED, load_checkpoint
-from rssm.evaluate import background_frames
+from rssm.evaluate import QUALITY, background_frames, dot_at
+
+HORIZON = 10
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", default=str(PRETRAINED["moving_dot_occluded"]))
     parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--sequences", type=int, default=1024)
+    parser.add_argument("--sequences", type=int, default=QUALITY.sequences)
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled futures")
     args = parser.parse_args()
-    if args.samples < 1:
-        raise SystemExit(f"sampled_futures: --samples {args.samples}: must be at least 1")
+    for flag in ("samples", "sequences"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     torch.manual_seed(args.seed)
     checkpoint = load_checkpoint(args.path)
-    world, batch = held_out_batch(checkpoint.data_config, args.sequences)
+    protocol = QUALITY.replace(sequences=args.sequences)
+    batch, K = protocol.batch(checkpoint.data_config), protocol.K
     context = (batch["obs"][:, :K], batch["actions"][:, :K], batch["actions"][:, K:], K)
-    background = background_frames(batch["occluder_mask"], world)  # (B, 1, S, S)
+    background = background_frames(batch["occluder_mask"], protocol.world(checkpoint.data_config))  # (B, 1, S, S)
     truth = batch["states"][:, K + HORIZON - 1, :2]  # (B, 2)
     scored = batch["visible"][:, K + HORIZON - 1]  # (B,)
 

@@ -21,7 +21,9 @@ import torch
 
 from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
 from rssm.model import RSSM, RSSMConfig
-from rssm.train import MODEL_SIZE_FLAGS, TrainConfig, compute_loss, random_windows
+from rssm.cli import MODEL_FIELDS
+from rssm.losses import compute_loss
+from rssm.train import TrainConfig, random_windows
 from rssm.utils import resolve_device
 
 
@@ -33,8 +35,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no_channels_last", action="store_true")
-    for name, help_text in MODEL_SIZE_FLAGS.items():
-        parser.add_argument(f"--{name}", type=int, default=getattr(RSSMConfig(), name), help=help_text)
+    for name in MODEL_FIELDS:
+        parser.add_argument(f"--{name}", type=int, default=getattr(RSSMConfig(), name))
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (as rssm-train --device)")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -42,7 +44,7 @@ def main() -> None:
     torch.manual_seed(0)
     data_config = MovingDotConfig(seq_len=args.seq_len)
     config = TrainConfig(batch_size=args.batch_size, chunk_len=args.chunk_len or None)
-    sizes = {name: getattr(args, name) for name in MODEL_SIZE_FLAGS}
+    sizes = {name: getattr(args, name) for name in MODEL_FIELDS}
     model = RSSM(RSSMConfig(**sizes)).to(device)
     if not args.no_channels_last:
         model.to(memory_format=torch.channels_last)

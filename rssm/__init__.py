@@ -1,7 +1,13 @@
 """rssm: a small Recurrent State-Space Model (PlaNet/Dreamer world model) on a moving-dot world.
 
-The package mirrors the book's chapters: ``dataset`` (ch. 1), ``model`` (ch. 2-3), ``utils`` (losses,
-ch. 4), ``evaluate`` (ch. 5-6), ``checkpoint``, ``figures`` and ``train`` (the ``rssm-train`` CLI).
+The package mirrors the book's chapters, in layers whose imports point down:
+
+- the world ``dataset`` (ch. 1) and the ``model`` (ch. 2-3);
+- the objective ``losses`` (ch. 4, 7); ``utils`` (seeding, devices);
+- ``evaluate`` (open-loop protocol, baselines, probes; ch. 5-6) and ``checkpoint``;
+- pictures: ``style`` (the book-wide figure style), ``figures``, ``players`` (kernel-free animations)
+  and ``widgets`` (live explorers);
+- ``train`` (the loop) and, on top, ``cli`` (the ``rssm-train`` command line).
 """
 
 __version__ = "0.1.0"

@@ -2,7 +2,8 @@
 
 A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
 ``torch.load(weights_only=True)`` (no pickled code runs). It is written atomically: to a temporary
-file in the same folder, then renamed, so a crash never leaves a half-written ``model.pt``.
+file in the same folder, then renamed, so a crash never leaves a half-written ``model.pt``; and it is
+never written with weights that are not finite.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Checkpoint:
     history: dict[str, list[float]]
     optimizer_state: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    step: int = 0  # gradient steps taken (skipped ones included): where a resumed run goes on
+    epoch: int = 0  # epochs ended
+    seconds: float = 0.0  # training time so far
 
 
 def library_versions() -> dict[str, str]:
@@ -46,6 +50,12 @@ def library_versions() -> dict[str, str]:
     return {"rssm": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__), "python": platform.python_version()}
 
 
+def counters_from_history(history: dict[str, list[float]]) -> dict[str, float]:
+    """A run's step, epoch and seconds as its history shows them (for checkpoints that predate the counters)."""
+    return {"step": len(history.get("loss", [])), "epoch": len(history.get("epoch", [])),
+            "seconds": history["time_s"][-1] if history.get("time_s") else 0.0}
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: RSSM,
@@ -53,10 +63,20 @@ def save_checkpoint(
     train_config: dict[str, Any],
     history: dict[str, list[float]],
     optimizer: torch.optim.Optimizer | None = None,
+    counters: dict[str, float] | None = None,
 ) -> Path:
-    """Write everything to ``path`` atomically (temp file + rename). Returns the path."""
+    """Write everything to ``path`` atomically (temp file + rename), readable like any new file. Returns the path.
+
+    ``counters`` holds the run's ``step``, ``epoch`` and ``seconds`` (see :class:`rssm.train.TrainState`);
+    without it they are read off the history. Raises ValueError, and writes nothing, if a weight is
+    not finite.
+    """
     path = Path(path)
+    bad = [name for name, value in model.state_dict().items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        raise ValueError(f"{path}: not saved, the model has non-finite weights in {', '.join(bad[:3])}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    counters = counters or counters_from_history(history)
     payload = {
         "format_version": FORMAT_VERSION,
         "model_config": model.config.to_dict(),
@@ -66,9 +86,15 @@ def save_checkpoint(
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
         "versions": library_versions(),
+        "step": int(counters["step"]),
+        "epoch": int(counters["epoch"]),
+        "seconds": float(counters["seconds"]),
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's file is 0600; give it the mode a new file gets (0644)
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
@@ -101,14 +127,19 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ValueError(f"{path}: incompatible checkpoint ({type(error).__name__}: {error})") from None
     model.to(device).eval()
+    history = payload.get("history", {})
+    fallback = counters_from_history(history)  # checkpoints written before the counters were saved
     return Checkpoint(
         path=path,
         model=model,
         data_config=data_config,
         train_config=payload.get("train_config", {}),
-        history=payload.get("history", {}),
+        history=history,
         optimizer_state=payload.get("optimizer_state"),
         versions=payload.get("versions", {}),
+        step=int(payload.get("step", fallback["step"])),
+        epoch=int(payload.get("epoch", fallback["epoch"])),
+        seconds=float(payload.get("seconds", fallback["seconds"])),
     )
 
 

@@ -3,12 +3,18 @@
 Chapter 5 (``book/05_open_loop_rollouts``) uses these to judge rollouts; chapter 6 uses the probes.
 
 Horizon h means the h-th predicted frame after the K context frames: frame K + h - 1.
+
+How a model is judged is one named thing, an :class:`EvalProtocol`, with three presets used by
+training, tests, benchmarks and chapters alike: :data:`VALIDATION` (during training),
+:data:`QUALITY` (the shipped checkpoint's figure) and :data:`BENCHMARK` (learning curves).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,19 +135,69 @@ def held_out_batches(
         yield generate_moving_dot_sequences(data_config, min(batch_size, num_sequences - start), seed=seed + start)
 
 
+@dataclass(frozen=True)
+class EvalProtocol:
+    """One named way to judge open-loop prediction.
+
+    Filter ``K`` context frames with the posterior, then predict ``horizon`` frames with the prior's
+    mean alone, on ``sequences`` fresh sequences of the model's own world drawn from ``seed`` (never
+    a training seed); score the dot's position on frames where it is visible (see
+    :func:`evaluate_open_loop`). Use a preset (:data:`PROTOCOLS`), or ``replace`` one field of it.
+    """
+
+    name: str
+    K: int = 8  # context frames
+    horizon: int = 24  # predicted frames: horizons 1..horizon
+    sequences: int = 256  # held-out sequences
+    seed: int = 987_654  # where the held-out sequences come from
+
+    def __post_init__(self) -> None:
+        for name in ("K", "horizon", "sequences"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EvalProtocol.{name}={value!r}: must be a positive int")
+
+    def replace(self, **changes: Any) -> "EvalProtocol":
+        """A copy with some fields changed, e.g. ``QUALITY.replace(sequences=192)``."""
+        return dataclasses.replace(self, **changes)
+
+    def world(self, data_config: MovingDotConfig) -> MovingDotConfig:
+        """The model's world with sequences of K context frames and ``horizon`` frames to predict."""
+        return dataclasses.replace(data_config, seq_len=self.K + self.horizon)
+
+    def batch(self, data_config: MovingDotConfig) -> dict[str, torch.Tensor]:
+        """All the held-out sequences as one batch (the very sequences :meth:`evaluate` scores)."""
+        chunks = list(held_out_batches(self.world(data_config), self.sequences, self.seed))
+        return {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+
+    def evaluate(self, model: RSSM, data_config: MovingDotConfig) -> OpenLoopReport:
+        """Score ``model`` against the baselines on this protocol's sequences."""
+        return evaluate_open_loop(model, self.world(data_config), K=self.K, num_sequences=self.sequences, seed=self.seed)
+
+
+VALIDATION = EvalProtocol("validation", sequences=64, seed=1_000_003)
+"""Checked after every training epoch; ``TrainConfig.K`` and ``val_sequences`` replace K and sequences."""
+QUALITY = EvalProtocol("quality", sequences=1024, seed=20_261_125)
+"""The shipped checkpoint's figure (``benchmarks/check_pretrained.py``, ``tests/test_pretrained.py``)."""
+BENCHMARK = EvalProtocol("benchmark", sequences=256, seed=987_654)
+"""Learning curves and recipes (``benchmarks/learning_curve.py``, the report ``rssm-train`` prints)."""
+PROTOCOLS = {protocol.name: protocol for protocol in (VALIDATION, QUALITY, BENCHMARK)}
+
+
 @torch.no_grad()
 def evaluate_open_loop(
     model: RSSM,
     data_config: MovingDotConfig,
     K: int = 8,
-    num_sequences: int = 256,
-    seed: int = 12345,
+    num_sequences: int = BENCHMARK.sequences,
+    seed: int = BENCHMARK.seed,
     batch_size: int = 64,
 ) -> OpenLoopReport:
     """Condition on K frames, roll the prior mean forward, and compare with the truth and the baselines.
 
     Sequences are freshly generated from ``seed`` (held out from training, which uses other seeds).
-    The horizon runs to the end of each sequence: T - K frames.
+    The horizon runs to the end of each sequence: T - K frames. :meth:`EvalProtocol.evaluate` calls
+    this with a named protocol's settings; the defaults are :data:`BENCHMARK`'s.
     """
     if not 1 <= K < data_config.seq_len:
         raise ValueError(f"K={K}: must be in [1, seq_len-1={data_config.seq_len - 1}]")
@@ -172,6 +228,57 @@ def evaluate_open_loop(
         report.mse_occluded[name], report.count_occluded = _masked_mean(sq, ~visible)
     model.train(was_training)
     return report
+
+
+def dot_at(frames: torch.Tensor, background: torch.Tensor, horizon: int) -> torch.Tensor:
+    """The dot's (x, y) read off the predicted frame at ``horizon``: frames (B, N, 1, S, S) -> (B, 2)."""
+    return estimate_dot_position(frames[:, horizon - 1 : horizon], background)[:, 0]
+
+
+@torch.no_grad()
+def error_breakdown(
+    model: RSSM, data_config: MovingDotConfig, protocol: EvalProtocol = QUALITY, horizon: int = 10
+) -> dict[str, Any]:
+    """Where the open-loop error at ``horizon`` comes from: split by where the dot was hidden.
+
+    On the protocol's sequences (frames where the dot is visible at ``horizon``), three groups that
+    partition the scored frames: the dot was visible in every context frame and every frame up to
+    ``horizon``; visible in the context but hidden somewhere in the rollout; hidden in at least one
+    context frame (the rollout starts from a belief, not a sighting). Also counts predictions with
+    no clear dot (peak less than 0.45 above the background). Returns
+    ``{"h10_px": {group: {"n", "mean", "share_of_total"}}, "h20_px": float, "no_clear_dot": {...}}``
+    (the keys name horizons 10 and 20 for the default ``horizon``).
+    """
+    batch = protocol.batch(data_config)
+    K, visible = protocol.K, batch["visible"]
+    obs, actions = batch["obs"], batch["actions"]
+    device = next(model.parameters()).device
+    pred = model.open_loop_rollout(obs[:, :K].to(device), actions[:, :K].to(device), actions[:, K:].to(device), K).cpu()
+    background = background_frames(batch["occluder_mask"], protocol.world(data_config))  # (B, 1, S, S)
+
+    def error_at(h: int) -> torch.Tensor:  # (B,) pixels
+        return (dot_at(pred, background, h) - batch["states"][:, K + h - 1, :2]).norm(dim=-1)
+
+    error = error_at(horizon)
+    scored = visible[:, K + horizon - 1]
+    seen_context = visible[:, :K].all(1)
+    seen_rollout = visible[:, K : K + horizon].all(1)
+    groups = {
+        "all": scored,
+        "visible throughout": scored & seen_context & seen_rollout,
+        "hidden during the rollout only": scored & seen_context & ~seen_rollout,
+        "hidden in the context": scored & ~seen_context,
+    }
+    peak = (pred[:, horizon - 1, 0] - background[:, 0]).flatten(1).amax(-1)  # (B,)
+    no_clear_dot = scored & (peak < 0.45)
+    later = 2 * horizon
+    return {
+        f"h{horizon}_px": {name: {"n": int(mask.sum()), "mean": round(error[mask].mean().item(), 2),
+                                  "share_of_total": round((error[mask].sum() / error[scored].sum()).item(), 2)}
+                           for name, mask in groups.items()},
+        f"h{later}_px": round(error_at(later)[visible[:, K + later - 1]].mean().item(), 2) if later <= protocol.horizon else None,
+        "no_clear_dot": {"n": int(no_clear_dot.sum()), "mean_px": round(error[no_clear_dot].mean().item(), 2)},
+    }
 
 
 @torch.no_grad()

@@ -1,11 +1,17 @@
 """Static figures: frame strips, reconstructions, the open-loop report, loss curves, error vs horizon.
 
-Every function returns a matplotlib Figure and leaves showing or saving it to the caller, so the
-same figure serves the notebooks (shown inline) and the CLI (saved as PNG).
+Every function returns a matplotlib Figure in the book's style (:mod:`rssm.style`) and leaves
+showing or saving it to the caller, so the same figure serves the notebooks (shown inline) and the
+CLI (saved as PNG by :func:`write_training_figures`). The truth / prediction / error view of an
+open-loop rollout is computed once, by :func:`rollout_panels`, and drawn from there here, by the
+players (:mod:`rssm.players`) and by the live explorer (:mod:`rssm.widgets`).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -13,54 +19,58 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from rssm.evaluate import OpenLoopReport
+from rssm.dataset import MovingDotConfig
+from rssm.evaluate import VALIDATION, OpenLoopReport
+from rssm.model import RSSM
+from rssm.style import COLORS, COLUMN_WIDTH, DPI, FRAMES_PER_ROW, LABELS, Frames, as_frames, draw_frame, figure_size
 
-FRAME_CMAP = "magma"
-ERROR_CMAP = "RdBu_r"
-COLORS = {"model": "C0", "blank": "0.6", "copy_last": "C1", "constant_velocity": "C2"}
-LABELS = {"model": "RSSM (prior, open loop)", "blank": "blank frame", "copy_last": "copy last frame",
-          "constant_velocity": "constant velocity"}
-
-
-def _frame(ax: plt.Axes, image: torch.Tensor | np.ndarray, cmap: str = FRAME_CMAP, vmin: float = 0.0, vmax: float = 1.0) -> None:
-    """Draw one (1, H, W) or (H, W) frame without ticks."""
-    image = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image)
-    ax.imshow(image.reshape(image.shape[-2:]), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
+CONTEXT_TEXT = "context:\nthe model\nsees this frame"  # what a prediction panel says during the context
 
 
-def plot_frames(frames: torch.Tensor, title: str | None = None, labels: Sequence[str] | None = None, size: float = 1.2) -> Figure:
-    """A strip of frames: (N, 1, H, W), or a grid from (R, N, 1, H, W)."""
-    grid = frames if frames.dim() == 5 else frames.unsqueeze(0)
-    rows, cols = grid.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.3 if title else 0)), squeeze=False)
-    for r in range(rows):
-        for c in range(cols):
-            _frame(axes[r, c], grid[r, c])
-            if labels is not None and r == 0:
-                axes[r, c].set_title(labels[c], fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+# ----- the open-loop view: computed once ---------------------------------------------------------
 
 
-def plot_reconstructions(obs: torch.Tensor, recon: torch.Tensor, num_sequences: int = 3, num_frames: int = 10) -> Figure:
-    """Rows of truth and posterior reconstruction for a few sequences. obs, recon: (B, T, 1, H, W)."""
-    n, t = min(num_sequences, obs.shape[0]), min(num_frames, obs.shape[1])
-    fig, axes = plt.subplots(2 * n, t, figsize=(1.1 * t, 2.3 * n), squeeze=False)
-    for s in range(n):
-        for i in range(t):
-            _frame(axes[2 * s, i], obs[s, i])
-            _frame(axes[2 * s + 1, i], recon[s, i].clamp(0, 1))
-            if s == 0:
-                axes[0, i].set_title(f"t={i}", fontsize=8)
-        axes[2 * s, 0].set_ylabel("truth", fontsize=8)
-        axes[2 * s + 1, 0].set_ylabel("recon", fontsize=8)
-    fig.suptitle("Posterior reconstructions (the model sees every frame)", fontsize=10)
-    fig.tight_layout()
-    return fig
+@dataclass
+class RolloutPanels:
+    """One open-loop rollout as three aligned rows of T frames (H, W), and a label per frame.
+
+    ``prediction`` and ``error`` (prediction - truth, in [-1, 1]) are NaN on the K context frames,
+    where the model saw the truth and predicted nothing.
+    """
+
+    truth: np.ndarray  # (T, H, W) in [0, 1]
+    prediction: np.ndarray  # (T, H, W) in [0, 1], NaN for t < K
+    error: np.ndarray  # (T, H, W) in [-1, 1], NaN for t < K
+    labels: list[str]  # "context" or "open loop", one per frame
+    K: int
+
+    def as_rows(self) -> dict[str, np.ndarray]:
+        """The rows by title, in the order every view draws them."""
+        return {"truth": self.truth, "prediction": self.prediction, "error (pred - truth)": self.error}
+
+
+def rollout_panels(obs: Frames, pred: Frames, K: int) -> RolloutPanels:
+    """Truth, prediction and error of one open-loop rollout, aligned frame by frame.
+
+    obs: (T, 1, H, W) or (T, H, W), the whole true sequence; pred: (T-K, ...), frames K..T-1 predicted
+    from the first K (one sequence of :meth:`rssm.model.RSSM.open_loop_rollout`). The prediction is
+    clipped to [0, 1]; the error is not.
+    """
+    truth = as_frames(obs, "truth")
+    T = truth.shape[0]
+    if isinstance(K, bool) or not isinstance(K, int) or not 1 <= K < T:
+        raise ValueError(f"K={K!r}: must be an int in [1, T-1] with T={T}")
+    guess = as_frames(pred, "prediction")
+    if guess.shape != (T - K, *truth.shape[1:]):
+        raise ValueError(f"pred: expected {T - K} frames of {truth.shape[1:]} (T-K with T={T}, K={K}), got {guess.shape}")
+    blank = np.full((K, *truth.shape[1:]), np.nan)
+    return RolloutPanels(
+        truth=truth,
+        prediction=np.concatenate([blank, np.clip(guess, 0, 1)]),
+        error=np.concatenate([blank, guess - truth[K:]]),
+        labels=["context"] * K + ["open loop"] * (T - K),
+        K=K,
+    )
 
 
 def plot_open_loop_report(
@@ -69,70 +79,126 @@ def plot_open_loop_report(
     """The open-loop report of Dreamer: rows truth / prediction / error for one sequence.
 
     obs: (B, T, 1, H, W), the whole sequences; pred: (B, T-K, 1, H, W), frames K..T-1 predicted from
-    the first K. The context columns show the frames the model saw; prediction columns are framed.
+    the first K. Every ``every``-th frame is shown, at most ``max_columns``; more than
+    ``FRAMES_PER_ROW`` columns wrap into a second block of three rows. Context columns show only the
+    frames the model saw; prediction and error panels are framed in blue.
     """
-    T = obs.shape[1]
-    columns = list(range(0, T, every))[:max_columns]
-    fig, axes = plt.subplots(3, len(columns), figsize=(1.05 * len(columns), 3.6), squeeze=False)
-    for c, t in enumerate(columns):
-        truth = obs[sequence, t]
-        _frame(axes[0, c], truth)
-        axes[0, c].set_title(f"t={t}" + (" (ctx)" if t < K else ""), fontsize=7)
-        if t < K:
-            axes[1, c].axis("off")
-            axes[2, c].axis("off")
-            continue
-        guess = pred[sequence, t - K]
-        _frame(axes[1, c], guess.clamp(0, 1))
-        _frame(axes[2, c], guess - truth, cmap=ERROR_CMAP, vmin=-1, vmax=1)
-        for r in (1, 2):
-            for spine in axes[r, c].spines.values():
-                spine.set_edgecolor("C0")
-                spine.set_linewidth(1.5)
-    for r, name in enumerate(("truth", "prediction", "error")):
-        axes[r, 0].set_ylabel(name, fontsize=8)
-        axes[r, 0].axis("on")
-        axes[r, 0].set_xticks([])
-        axes[r, 0].set_yticks([])
-        if r and K > 0:
-            for spine in axes[r, 0].spines.values():
-                spine.set_visible(False)
-    fig.suptitle(f"Open loop: {K} context frames, then the prior alone (error = prediction - truth)", fontsize=9)
-    fig.tight_layout()
+    panels = rollout_panels(obs[sequence], pred[sequence], K)
+    columns = list(range(0, len(panels.truth), every))[:max_columns]
+    blocks = math.ceil(len(columns) / FRAMES_PER_ROW)
+    width = math.ceil(len(columns) / blocks)
+    size = figure_size(width, 3 * blocks, extra_height=0.4 + 0.25 * blocks)
+    fig, axes = plt.subplots(3 * blocks, width, figsize=size, squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, t in enumerate(columns):
+        block, c = divmod(i, width)
+        top = 3 * block
+        for r, (frames, signed) in enumerate(((panels.truth, False), (panels.prediction, False), (panels.error, True))):
+            ax = axes[top + r, c]
+            if np.isnan(frames[t]).all():
+                continue
+            ax.axis("on")
+            draw_frame(ax, frames[t], signed=signed)
+            if r:
+                for spine in ax.spines.values():
+                    spine.set(visible=True, edgecolor="C0", linewidth=1.5)
+        axes[top, c].set_title(f"t={t}" + (" (ctx)" if t < K else ""), fontsize=9)
+    for block in range(blocks):
+        for r, name in enumerate(("truth", "prediction", "error")):
+            ax = axes[3 * block + r, 0]
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            ax.set_ylabel(name, fontsize=9)
+            if r and K > 0:
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+    fig.suptitle(f"Open loop: {K} context frames, then the prior alone (error = prediction - truth)", fontsize=10)
     return fig
 
 
+# ----- frames -----------------------------------------------------------------------------------
+
+
+def plot_frames(
+    frames: torch.Tensor,
+    title: str | None = None,
+    labels: Sequence[str] | None = None,
+    size: float | None = None,
+    row_labels: Sequence[str] | None = None,
+) -> Figure:
+    """A strip of frames (N, 1, H, W), or a grid (R, N, 1, H, W), with optional column and row labels.
+
+    A strip of more than ``FRAMES_PER_ROW`` frames wraps into rows (each frame keeps its label);
+    ``size`` caps each panel's side in inches (the column's width caps it too).
+    """
+    if frames.dim() == 4:
+        n = frames.shape[0]
+        rows = math.ceil(n / FRAMES_PER_ROW)
+        cols = math.ceil(n / rows)
+        cells = [(i // cols, i % cols, frames[i], labels[i] if labels is not None else None) for i in range(n)]
+    else:
+        rows, cols = frames.shape[:2]
+        cells = [(r, c, frames[r, c], labels[c] if labels is not None and r == 0 else None)
+                 for r in range(rows) for c in range(cols)]
+    extra = (0.3 if title else 0) + (0.25 if labels is not None else 0)
+    fig, axes = plt.subplots(rows, cols, figsize=figure_size(cols, rows, size, extra_height=extra + 0.1), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, c, frame, label in cells:
+        axes[r, c].axis("on")
+        draw_frame(axes[r, c], frame)
+        if label is not None:
+            axes[r, c].set_title(label, fontsize=9)
+    for r, name in enumerate(row_labels or []):
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_reconstructions(obs: torch.Tensor, recon: torch.Tensor, num_sequences: int = 3, num_frames: int = 10) -> Figure:
+    """Rows of truth and posterior reconstruction for a few sequences. obs, recon: (B, T, 1, H, W)."""
+    n, t = min(num_sequences, obs.shape[0]), min(num_frames, obs.shape[1], FRAMES_PER_ROW)
+    grid = torch.stack([row for s in range(n) for row in (obs[s, :t], recon[s, :t].clamp(0, 1))])  # (2n, t, 1, H, W)
+    return plot_frames(grid, labels=[f"t={i}" for i in range(t)], row_labels=["truth", "recon"] * n,
+                       title="Posterior reconstructions (the model sees every frame)")
+
+
+# ----- curves -----------------------------------------------------------------------------------
+
+
 def plot_loss_curves(history: dict[str, list[float]], smooth: int = 20) -> Figure:
-    """Training loss, reconstruction, KL (nats per frame) and the validation error at horizon 10."""
+    """Reconstruction, KL (nats per frame, smoothed over ``smooth`` steps) and the validation error."""
+
     def smoothed(values: list[float]) -> np.ndarray:
         values = np.asarray(values, dtype=float)
         if len(values) < smooth or smooth <= 1:
             return values
-        kernel = np.ones(smooth) / smooth
-        return np.convolve(values, kernel, mode="valid")
+        return np.convolve(values, np.ones(smooth) / smooth, mode="valid")
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(COLUMN_WIDTH, 2.6), layout="constrained")
     steps = np.arange(1, len(history["loss"]) + 1)
-    for key, ax, title in (("recon", axes[0], "reconstruction (nats/frame)"), ("kl", axes[1], "KL(q || p) (nats/frame)")):
+    for key, ax, title in (("recon", axes[0], "reconstruction (nats)"), ("kl", axes[1], "KL(q || p) (nats)")):
         values = smoothed(history[key])
         ax.plot(steps[len(steps) - len(values):], values, color="C0")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
         ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
     if history.get("val_pos_err_h10"):
-        axes[2].plot(history["val_step"], history["val_pos_err_h10"], "o-", color="C3")
-    axes[2].set_title("open-loop dot error at horizon 10 (px)", fontsize=10)
+        axes[2].plot(history["val_step"], history["val_pos_err_h10"], "o-", color="C3", ms=3)
+    axes[2].set_title("error at horizon 10 (px)")
     axes[2].set_xlabel("step")
-    axes[2].grid(alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
 def plot_error_vs_horizon(report: OpenLoopReport, metric: str = "pos_err_visible", ax: plt.Axes | None = None) -> Figure:
     """One line per predictor: ``metric`` of ``report`` against the horizon."""
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH * 0.75, 3.2), layout="constrained")
     else:
         fig = ax.figure
     for name, values in getattr(report, metric).items():
@@ -141,7 +207,35 @@ def plot_error_vs_horizon(report: OpenLoopReport, metric: str = "pos_err_visible
     ax.set_xlabel("horizon (frames after the context)")
     ax.set_ylabel({"pos_err_visible": "dot position error (px)", "mse_visible": "per-pixel MSE (visible)",
                    "mse_occluded": "per-pixel MSE (occluded)"}.get(metric, metric))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend()
     return fig
+
+
+# ----- files the CLI writes ---------------------------------------------------------------------
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    """Save ``fig`` as a PNG at ``path`` atomically (temp file + rename) and close it."""
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=DPI)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+@torch.no_grad()
+def write_training_figures(model: RSSM, data_config: MovingDotConfig, K: int, output_dir: Path, tag: str | None) -> None:
+    """Reconstructions and an open-loop report on 4 fixed held-out sequences (``tag`` None: the final report)."""
+    was_training = model.training
+    model.eval()
+    batch = VALIDATION.replace(K=K, sequences=4).batch(data_config)
+    device = next(model.parameters()).device
+    obs, actions = batch["obs"].to(device), batch["actions"].to(device)
+    recon = model.observe(obs, actions, sample=False).recon.cpu()
+    pred = model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K).cpu()
+    obs = obs.cpu()
+    if tag is None:
+        save_figure(plot_open_loop_report(obs, pred, K, every=2), output_dir / "eval_rollout.png")
+    else:
+        save_figure(plot_reconstructions(obs, recon), output_dir / f"recon_epoch{tag}.png")
+        save_figure(plot_open_loop_report(obs, pred, K), output_dir / f"rollout_epoch{tag}.png")
+    model.train(was_training)

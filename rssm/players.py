@@ -6,7 +6,9 @@ them in the browser, so it works where no Python kernel runs. Notebooks show one
 ``display(HTML(player))``; the live versions with sliders that recompute are in :mod:`rssm.widgets`.
 
 Each embedded frame is a full PNG of the figure, so the HTML grows with frames x panels x dpi; the
-defaults (dpi 70, 2.4-inch panels) keep a 64-frame, 3-panel player under a megabyte.
+defaults (dpi 70, 2.4-inch panels) keep a 64-frame, 3-panel player under a megabyte. Sizes, colours
+and the occluders' outline come from :mod:`rssm.style`; the open-loop view from
+:func:`rssm.figures.rollout_panels`.
 """
 
 from __future__ import annotations
@@ -19,37 +21,8 @@ import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.collections import LineCollection
 
-from rssm.figures import ERROR_CMAP, FRAME_CMAP
-
-Frames = torch.Tensor | np.ndarray
-
-MARKER_COLOR = "lime"  # the marked position (e.g. the true dot) in every panel
-OUTLINE_COLOR = "cyan"  # the outlined mask (e.g. the occluders) in every panel
-
-
-def _as_frames(frames: Frames, name: str) -> np.ndarray:
-    """(T, 1, H, W) or (T, H, W) tensor/array -> (T, H, W) float array."""
-    if isinstance(frames, torch.Tensor):
-        frames = frames.detach().cpu().float().numpy()
-    frames = np.asarray(frames, dtype=float)
-    if frames.ndim == 4 and frames.shape[1] == 1:
-        frames = frames[:, 0]
-    if frames.ndim != 3:
-        raise ValueError(f"row {name!r}: expected frames of shape (T, 1, H, W) or (T, H, W), got {frames.shape}")
-    if frames.shape[0] < 1:
-        raise ValueError(f"row {name!r}: needs at least one frame")
-    return frames
-
-
-def _mask_edges(mask: np.ndarray) -> list[list[tuple[float, float]]]:
-    """Pixel-exact boundary of a (H, W) bool mask: one segment per pixel side between inside and outside."""
-    padded = np.pad(mask.astype(bool), 1)
-    segments = []
-    rows, cols = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])  # horizontal edges above row r
-    segments += [[(c - 0.5, r - 0.5), (c + 0.5, r - 0.5)] for r, c in zip(rows, cols)]
-    rows, cols = np.nonzero(padded[1:-1, 1:] != padded[1:-1, :-1])  # vertical edges left of column c
-    segments += [[(c - 0.5, r - 0.5), (c - 0.5, r + 0.5)] for r, c in zip(rows, cols)]
-    return segments
+from rssm.figures import CONTEXT_TEXT, rollout_panels
+from rssm.style import ERROR_CMAP, FRAME_CMAP, MARKER_COLOR, OUTLINE_COLOR, Frames, as_frames, mask_edges
 
 
 def frames_player(
@@ -100,7 +73,7 @@ def frames_player(
         if len(titles) != len(raw):
             raise ValueError(f"frames_player: got {len(titles)} titles for {len(raw)} rows")
         names = titles
-    data = [_as_frames(frames, name) for frames, name in zip(raw, names)]
+    data = [as_frames(frames, name) for frames, name in zip(raw, names)]
     lengths = {name: frames.shape[0] for name, frames in zip(names, data)}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"frames_player: all rows need the same number of frames, got {lengths}")
@@ -127,7 +100,8 @@ def frames_player(
             raise ValueError(f"outline: expected a (1, H, W) or (H, W) mask with (H, W) = {data[0].shape[1:]}, got {outline.shape}")
         outline = outline.reshape(outline.shape[-2:])
 
-    fig, axes = plt.subplots(1, len(data), figsize=(panel_size * len(data), panel_size + 0.55), dpi=dpi, squeeze=False)
+    fig, axes = plt.subplots(1, len(data), figsize=(panel_size * len(data), panel_size + 0.55), dpi=dpi, squeeze=False,
+                             layout="constrained")
     images, rings, blanks = [], [], []
     for r, (ax, frames, name) in enumerate(zip(axes[0], data, names)):
         cmap, vmin = (ERROR_CMAP, -1.0) if r in signed else (FRAME_CMAP, 0.0)
@@ -136,12 +110,11 @@ def frames_player(
         ax.set_xticks([])
         ax.set_yticks([])
         if outline is not None:
-            ax.add_collection(LineCollection(_mask_edges(outline), colors=OUTLINE_COLOR, linewidths=1.0))
+            ax.add_collection(LineCollection(mask_edges(outline), colors=OUTLINE_COLOR, linewidths=1.0))
         if markers is not None:
             rings.append(ax.plot([], [], "o", ms=16, mfc="none", mec=MARKER_COLOR, mew=1.0)[0])
         blanks.append(ax.text(0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3"))
     label = fig.suptitle("", fontsize=11)
-    fig.tight_layout()
 
     def draw(i: int) -> list:
         for image, frames, blank in zip(images, data, blanks):
@@ -168,23 +141,6 @@ def rollout_player(obs: Frames, pred: Frames, K: int, *, fps: float = 4, title: 
     "context" (the model saw them; prediction and error panels stay empty), the rest "open loop".
     The error is prediction - truth, in [-1, 1]. Other keyword arguments go to :func:`frames_player`.
     """
-    truth = _as_frames(obs, "truth")
-    T = truth.shape[0]
-    if isinstance(K, bool) or not isinstance(K, int) or not 1 <= K < T:
-        raise ValueError(f"K={K!r}: must be an int in [1, T-1] with T={T}")
-    guess = _as_frames(pred, "prediction")
-    if guess.shape != (T - K, *truth.shape[1:]):
-        raise ValueError(f"pred: expected {T - K} frames of {truth.shape[1:]} (T-K with T={T}, K={K}), got {guess.shape}")
-    blank = np.full((K, *truth.shape[1:]), np.nan)
-    full_pred = np.concatenate([blank, np.clip(guess, 0, 1)])
-    error = np.concatenate([blank, guess - truth[K:]])
-    labels = ["context"] * K + ["open loop"] * (T - K)
-    return frames_player(
-        {"truth": truth, "prediction": full_pred, "error (pred - truth)": error},
-        fps=fps,
-        frame_labels=labels,
-        error_rows=[2],
-        title=title,
-        missing_text="context:\nthe model\nsees this frame",
-        **kwargs,
-    )
+    panels = rollout_panels(obs, pred, K)
+    return frames_player(panels.as_rows(), fps=fps, frame_labels=panels.labels, error_rows=[2], title=title,
+                         missing_text=CONTEXT_TEXT, **kwargs)

@@ -22,8 +22,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
-from rssm.figures import ERROR_CMAP, FRAME_CMAP
-from rssm.players import OUTLINE_COLOR, _mask_edges
+from rssm.figures import CONTEXT_TEXT, rollout_panels
+from rssm.style import FRAME_CMAP, MARKER_COLOR, OUTLINE_COLOR, draw_frame, mask_edges
 
 
 def _ipywidgets() -> Any:
@@ -64,19 +64,18 @@ def draw_moving_dot(data: dict[str, torch.Tensor], config: MovingDotConfig, sequ
     visible = data["visible"][sequence]  # (T,)
     path = states[: t + 1, :2].numpy()
 
-    fig, ax = plt.subplots(figsize=(3.6, 3.6), dpi=80)
+    fig, ax = plt.subplots(figsize=(3.6, 3.6), layout="constrained")
     ax.imshow(data["obs"][sequence, t, 0].numpy(), cmap=FRAME_CMAP, vmin=0, vmax=1, interpolation="nearest")
-    ax.add_collection(LineCollection(_mask_edges(data["occluder_mask"][sequence, 0].numpy()), colors=OUTLINE_COLOR, lw=1))
+    ax.add_collection(LineCollection(mask_edges(data["occluder_mask"][sequence, 0]), colors=OUTLINE_COLOR, lw=1))
     ax.plot(path[:, 0], path[:, 1], "-", color="white", lw=1, alpha=0.7)
     hidden = ~visible[: t + 1].numpy()
     ax.plot(path[hidden, 0], path[hidden, 1], "x", color="red", ms=4)
-    ax.plot([path[-1, 0]], [path[-1, 1]], "o", ms=16, mfc="none", mec="lime")
+    ax.plot([path[-1, 0]], [path[-1, 1]], "o", ms=16, mfc="none", mec=MARKER_COLOR)
     ax.set_xlim(-0.5, config.grid_size - 0.5)
     ax.set_ylim(config.grid_size - 0.5, -0.5)
     ax.set_xlabel("x (column, px)")
     ax.set_ylabel("y (row, px)")
     ax.set_title(f"sequence {sequence}, frame t = {t}" + ("" if visible[t] else " (hidden)"), fontsize=10)
-    fig.tight_layout()
 
     x, y, vx, vy = states[t].tolist()
     lines = [
@@ -146,28 +145,22 @@ def rollouts_for_context(model: Any, batch: dict[str, torch.Tensor], K: int, num
 
 def draw_rollout(obs: torch.Tensor, pred: torch.Tensor, K: int, t: int, label: str = "") -> tuple[Figure, str]:
     """Truth / prediction / error at frame t of one sequence. obs: (T, 1, H, W); pred: (T-K, 1, H, W)."""
-    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.8), dpi=80)
-    truth = obs[t, 0].numpy()
-    axes[0].imshow(truth, cmap=FRAME_CMAP, vmin=0, vmax=1, interpolation="nearest")
-    axes[0].set_title("truth")
+    panels = rollout_panels(obs, pred, K)
+    fig, axes = plt.subplots(1, 3, figsize=(6.0, 2.4), layout="constrained")
+    for ax, (name, frames), signed in zip(axes, panels.as_rows().items(), (False, False, True)):
+        if np.isnan(frames[t]).all():
+            ax.text(0.5, 0.5, CONTEXT_TEXT, ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            draw_frame(ax, frames[t], signed=signed)
+        ax.set_title(name + (label if name == "prediction" else ""))
     if t < K:
-        for ax, name in zip(axes[1:], ("prediction", "error")):
-            ax.text(0.5, 0.5, "context:\nthe model\nsees this frame", ha="center", va="center", transform=ax.transAxes)
-            ax.set_title(name)
         text = f"t = {t}: context frame ({t + 1} of K = {K}); the posterior sees it, nothing is predicted"
     else:
-        guess = pred[t - K, 0].numpy()
-        axes[1].imshow(guess.clip(0, 1), cmap=FRAME_CMAP, vmin=0, vmax=1, interpolation="nearest")
-        axes[1].set_title(f"prediction{label}")
-        axes[2].imshow(guess - truth, cmap=ERROR_CMAP, vmin=-1, vmax=1, interpolation="nearest")
-        axes[2].set_title("error (pred - truth)")
-        mse = float(np.mean((guess - truth) ** 2))
+        mse = float(np.mean(panels.error[t] ** 2))
         text = f"t = {t}: open loop, {t - K + 1} step(s) after the last context frame; per-pixel MSE {mse:.4f}"
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"frame t = {t} " + ("(context)" if t < K else "(open loop)"), fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"frame t = {t} " + ("(context)" if t < K else "(open loop)"))
     return fig, text
 
 

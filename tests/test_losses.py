@@ -1,8 +1,11 @@
-"""KL balancing, free bits and the reconstruction loss."""
+"""The objective: KL balancing, free bits, the reconstruction loss, overshooting, schedules and variants."""
 
 import pytest
 import torch
 
+from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
+from rssm.losses import LossConfig, compute_loss, dot_weight_at, training_objective
+from rssm.model import RSSM, RSSMConfig
 from rssm.utils import gaussian_kl, kl_balance, reconstruction_loss, set_seed
 
 
@@ -106,3 +109,162 @@ def test_dot_weight_has_no_effect_on_single_frames_where_no_background_can_be_fo
     target = torch.rand(2, 1, 1, 4, 4)
     blank = torch.zeros_like(target)
     assert reconstruction_loss(blank, target, dot_weight=5.0) == reconstruction_loss(blank, target)
+
+
+# ----- the objective of a batch: overshooting, schedules, variants ------------------------------------
+
+TINY_MODEL = dict(image_size=16, deter_dim=32, stoch_dim=8, hidden_dim=32, embed_dim=32, cnn_depth=8, cnn_layers=2)
+TINY_DATA = dict(grid_size=16, seq_len=12, occluder_min_size=3, occluder_max_size=5)
+
+
+def tiny_loss_config(**overrides) -> LossConfig:
+    return LossConfig(**{"K": 4, "dot_weight": 10.0, **overrides})
+
+
+def tiny_batch(seq_len: int = 12) -> tuple[RSSM, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    batch = generate_moving_dot_sequences(MovingDotConfig(**{**TINY_DATA, "seq_len": seq_len}), 4, seed=3)
+    return RSSM(RSSMConfig(**TINY_MODEL)), batch["obs"], batch["actions"]
+
+
+@pytest.mark.parametrize("mode", ["latent", "pixels"])
+def test_overshoot_adds_its_weighted_open_loop_term_to_the_loss(mode):
+    model, obs, actions = tiny_batch()
+    results = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(1)  # the same posterior samples in both calls
+        loss, parts = compute_loss(model, obs, actions, tiny_loss_config(overshoot=weight, overshoot_mode=mode))
+        results[weight] = (loss.item(), parts)
+    assert "overshoot" not in results[0.0][1]
+    overshoot = results[2.0][1]["overshoot"]
+    assert overshoot > 0
+    assert results[2.0][0] == pytest.approx(results[0.0][0] + 2.0 * overshoot, rel=1e-5)
+
+
+def test_overshoot_rolls_the_prior_from_frame_k_minus_1_with_the_actions_that_drive_each_frame(monkeypatch):
+    """The open-loop term must start from the filtered state after frame K-1 and feed actions[:, K-1+i]
+    into the step that predicts frame K+i: one frame later and the model would be told the answer."""
+    model, obs, actions = tiny_batch()
+    config = tiny_loss_config(overshoot=1.0)
+    calls = []
+    real_imagine = model.imagine
+
+    def spy(state, prev_actions, sample=False, decode=True):
+        calls.append((state, prev_actions, sample))
+        return real_imagine(state, prev_actions, sample, decode)
+
+    monkeypatch.setattr(model, "imagine", spy)
+    torch.manual_seed(1)
+    compute_loss(model, obs, actions, config)
+    (state, prev_actions, sample), = calls
+    torch.manual_seed(1)
+    filtered = model(obs, actions)
+    K = config.K
+    assert torch.equal(state.h, filtered.h[:, K - 1]) and torch.equal(state.z, filtered.z[:, K - 1])
+    assert torch.equal(prev_actions, actions[:, K - 1 : -1]) and prev_actions.shape[1] == obs.shape[1] - K
+    assert sample is False  # the prior's mean, as in RSSM.open_loop_rollout
+
+
+def test_overshoot_cannot_see_the_frames_it_predicts():
+    """Changing frames K.. changes the overshoot term only through its targets, never through its inputs."""
+    model, obs, actions = tiny_batch()
+    config = tiny_loss_config(overshoot=1.0)
+    K = config.K
+    captured = []
+    real_imagine = model.imagine
+
+    def spy(state, prev_actions, sample=False, decode=True):
+        captured.append(real_imagine(state, prev_actions, sample, decode=True))  # render them to compare
+        return captured[-1]
+
+    model.imagine = spy
+    changed = obs.clone()
+    changed[:, K:] = torch.rand_like(changed[:, K:])
+    for frames in (obs, changed):
+        torch.manual_seed(1)
+        compute_loss(model, frames, actions, config)
+    assert torch.equal(captured[0].recon, captured[1].recon)
+    assert torch.equal(captured[0].prior_mean, captured[1].prior_mean)
+
+
+def test_overshoot_skips_windows_no_longer_than_the_context():
+    model, obs, actions = tiny_batch(seq_len=4)
+    _, parts = compute_loss(model, obs, actions, tiny_loss_config(overshoot=1.0, K=4))
+    assert "overshoot" not in parts
+
+
+def test_latent_overshoot_trains_the_dynamics_and_never_the_decoder():
+    """KL(sg(q) || p_open-loop) adds gradient to the GRU and the prior (and, through the start state, to
+    the filter), none to the decoder: its gradients are the same with and without the term."""
+    model, obs, actions = tiny_batch()
+    grads = {}
+    for weight in (0.0, 1.0):
+        model.zero_grad()
+        torch.manual_seed(1)
+        loss, _ = compute_loss(model, obs, actions, tiny_loss_config(overshoot=weight, overshoot_mode="latent"))
+        loss.backward()
+        grads[weight] = {name: p.grad.clone() for name, p in model.named_parameters()}
+    changed = {name for name in grads[0.0] if not torch.allclose(grads[0.0][name], grads[1.0][name], atol=1e-7, rtol=0)}
+    assert {"prior_net.0.weight", "gru_input.0.weight"} <= changed
+    assert not {name for name in changed if name.startswith("decoder")}
+
+
+
+def test_the_dot_weight_holds_then_decays_geometrically_to_its_final_value():
+    config = LossConfig(dot_weight=30.0, dot_weight_final=1.0, dot_weight_decay_start=200, dot_weight_decay_end=800)
+    assert dot_weight_at(0, config) == dot_weight_at(200, config) == 30.0
+    assert dot_weight_at(500, config) == pytest.approx(30.0 ** 0.5)  # halfway in log space
+    assert dot_weight_at(800, config) == dot_weight_at(10_000, config) == 1.0
+    weights = [dot_weight_at(step, config) for step in range(0, 1000, 10)]
+    assert all(b <= a for a, b in zip(weights, weights[1:]))
+    constant = LossConfig(dot_weight=5.0, dot_weight_final=5.0)
+    assert {dot_weight_at(step, constant) for step in (0, 500, 5000)} == {5.0}
+    to_zero = LossConfig(dot_weight=10.0, dot_weight_final=0.0, dot_weight_decay_start=0, dot_weight_decay_end=10)
+    assert dot_weight_at(5, to_zero) == pytest.approx(5.0)  # linear when either end is 0
+
+
+
+
+def test_the_training_objective_uses_the_scheduled_dot_weight():
+    model, obs, actions = tiny_batch()
+    config = LossConfig(dot_weight=30.0, dot_weight_final=1.0, dot_weight_decay_start=0, dot_weight_decay_end=10)
+    for step in (0, 5, 20):
+        torch.manual_seed(1)
+        loss, _ = training_objective(model, obs, actions, config, step)
+        torch.manual_seed(1)
+        expected, _ = compute_loss(model, obs, actions, config, dot_weight=dot_weight_at(step, config))
+        assert loss.item() == expected.item()
+
+
+def test_a_replaced_reconstruction_term_changes_only_the_frame_term():
+    """Chapter 7's pixel-mean variant: the same call with another frame term, overshooting included."""
+    model, obs, actions = tiny_batch()
+    config = tiny_loss_config(overshoot=1.0, overshoot_mode="pixels")
+    pixels = obs[0, 0].numel()
+
+    def pixel_mean(recon, target, weight):
+        return reconstruction_loss(recon, target, weight) / pixels
+
+    torch.manual_seed(1)
+    _, summed = compute_loss(model, obs, actions, config)
+    torch.manual_seed(1)
+    _, averaged = compute_loss(model, obs, actions, config, reconstruction=pixel_mean)
+    assert averaged["recon"] == pytest.approx(summed["recon"] / pixels, rel=1e-5)
+    assert averaged["overshoot"] == pytest.approx(summed["overshoot"] / pixels, rel=1e-5)
+    assert averaged["kl"] == summed["kl"]
+
+
+@pytest.mark.parametrize("field, value", [("kl_balance", 2.0), ("free_bits_mode", "sum"), ("dot_weight_final", -1.0),
+                                          ("dot_weight_decay_end", 10), ("overshoot", -0.5), ("overshoot", float("nan")),
+                                          ("overshoot_mode", "frames"), ("K", 0), ("beta", True)])
+def test_bad_loss_config_raises_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"LossConfig.{field}="):
+        LossConfig(**{field: value, **({"dot_weight_decay_start": 200} if field == "dot_weight_decay_end" else {})})
+
+
+def test_the_old_home_still_exports_the_losses():
+    import rssm.losses
+    import rssm.utils
+
+    for name in ("kl_balance", "gaussian_kl", "reconstruction_loss", "foreground"):
+        assert getattr(rssm.utils, name) is getattr(rssm.losses, name)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rssm.players import _mask_edges, frames_player, rollout_player
+from rssm.players import frames_player, rollout_player
+from rssm.style import mask_edges
 from rssm.widgets import explore_moving_dot, explore_rollout, rollouts_for_context
 
 EMBEDDED_FRAME = re.compile(r'frames\[\d+\] = "data:image/png;base64,')
@@ -93,8 +94,8 @@ def test_rollout_player_rejects_a_prediction_of_the_wrong_length(small_batch):
 def test_mask_outline_has_one_segment_per_pixel_side():
     mask = np.zeros((5, 5), dtype=bool)
     mask[1:3, 2:4] = True  # a 2 x 2 square: 8 outer pixel sides
-    assert len(_mask_edges(mask)) == 8
-    assert _mask_edges(np.zeros((4, 4), dtype=bool)) == []
+    assert len(mask_edges(mask)) == 8
+    assert mask_edges(np.zeros((4, 4), dtype=bool)) == []
 
 
 # ----- widgets ---------------------------------------------------------------------------------
@@ -170,3 +171,37 @@ def test_explorers_say_how_to_install_ipywidgets(monkeypatch):
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # makes `import ipywidgets` fail
     with pytest.raises(ImportError, match="pip install ipywidgets"):
         explore_moving_dot()
+
+
+def test_the_report_the_player_and_the_explorer_draw_the_same_panels(small_batch, monkeypatch):
+    """The truth / prediction / error view is computed once (rollout_panels) and drawn three ways."""
+    import matplotlib.pyplot as plt
+
+    import rssm.players
+    from rssm.figures import plot_open_loop_report, rollout_panels
+    from rssm.widgets import draw_rollout
+
+    obs, K = small_batch["obs"][0], 4
+    pred = obs[K:].flip(0) * 1.5  # wrong, and too bright: the clipping shows
+    panels = rollout_panels(obs, pred, K)
+    rows = list(panels.as_rows().values())
+
+    fig = plot_open_loop_report(obs[None], pred[None], K)
+    drawn = [image.get_array() for ax in fig.axes for image in ax.get_images()]
+    plt.close(fig)
+    expected = [row[t] for row in rows for t in range(obs.shape[0]) if not np.isnan(row[t]).all()]
+    assert len(drawn) == len(expected)
+    assert all(any(np.array_equal(a, b) for b in expected) for a in drawn)
+
+    t = K + 2
+    fig, _ = draw_rollout(obs, pred, K, t)
+    for ax, row in zip(fig.axes, rows):
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), row[t])
+    plt.close(fig)
+
+    captured = {}
+    monkeypatch.setattr(rssm.players, "frames_player", lambda rows, **kwargs: captured.update(rows=rows, **kwargs) or "")
+    rollout_player(obs, pred, K)
+    for got, want in zip(captured["rows"].values(), rows):
+        np.testing.assert_array_equal(got, want)
+    assert captured["frame_labels"] == panels.labels

@@ -1,0 +1,212 @@
+"""The ``rssm-train`` command line (also ``python -m rssm.train``): train a model into one folder.
+
+The settings are declared once, in the config dataclasses: every field of the objective
+(:class:`rssm.losses.LossConfig`) and of the loop (:class:`rssm.train.TrainConfig`), the model's sizes
+(:class:`rssm.model.RSSMConfig`) and the world's ``grid_size``, ``seq_len`` and ``use_occlusion``
+(:class:`rssm.dataset.MovingDotConfig`) becomes a flag of the same name, with the field's comment as
+its help and its default. :func:`parse_overrides` reads the same fields as ``KEY=VALUE`` pairs, for
+the benchmark scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import re
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from rssm.checkpoint import load_checkpoint, save_checkpoint
+from rssm.dataset import MovingDotConfig
+from rssm.evaluate import BENCHMARK
+from rssm.losses import LossConfig
+from rssm.model import RSSMConfig
+from rssm.train import NonFiniteLossError, TrainConfig, TrainState, train
+from rssm.utils import resolve_device
+
+WORLD_FIELDS = ("grid_size", "seq_len", "use_occlusion")  # the MovingDotConfig fields with a flag
+MODEL_FIELDS = ("deter_dim", "stoch_dim", "hidden_dim", "embed_dim", "cnn_depth")  # the RSSMConfig fields with a flag
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """The comment after each field of a dataclass (and of the dataclasses it extends), by field name."""
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            for match in re.finditer(r"^\s+(\w+):[^#\n]*#\s*(.+)$", inspect.getsource(klass), re.MULTILINE):
+                comments[match.group(1)] = match.group(2).strip()
+    return comments
+
+
+def _value_parser(annotation: Any) -> tuple[Any, list[str] | None]:
+    """(argparse type, choices) for a field's type: int, float, str, a Literal, or one of them | None."""
+    args = typing.get_args(annotation)
+    optional = type(None) in args
+    if optional:
+        (annotation,) = [a for a in args if a is not type(None)]
+    if typing.get_origin(annotation) is typing.Literal:
+        return str, list(typing.get_args(annotation))
+    if not optional:
+        return annotation, None
+
+    def parse(text: str) -> Any:  # "none" for None, else the type's value
+        return None if text.lower() == "none" else annotation(text)
+
+    parse.__name__ = annotation.__name__  # argparse names the type in its error: "invalid int value"
+    return parse, None
+
+
+def add_fields(parser: argparse.ArgumentParser, title: str, cls: type, names: tuple[str, ...] | None = None,
+               show_default_only: bool = False) -> None:
+    """One flag per field of ``cls`` (or of ``names``), in an argument group called ``title``.
+
+    A bool field ``use_x``/``x`` gets ``--use_x``/``--x`` and ``--no_x``. With ``show_default_only``
+    the flags default to None (so that only the flags a user typed are known) and the help shows the
+    field's default.
+    """
+    group = parser.add_argument_group(title)
+    hints, comments = typing.get_type_hints(cls), field_comments(cls)
+    for field in dataclasses.fields(cls):
+        if names is not None and field.name not in names:
+            continue
+        default = field.default
+        help_text = comments.get(field.name, "")
+        if hints[field.name] is bool:
+            pair = group.add_mutually_exclusive_group()
+            pair.add_argument(f"--{field.name}", dest=field.name, action="store_true", default=default,
+                              help=f"{help_text} (default: {'on' if default else 'off'})")
+            pair.add_argument(f"--no_{field.name.removeprefix('use_')}", dest=field.name, action="store_false",
+                              help=f"turn --{field.name} off")
+            continue
+        value_type, choices = _value_parser(hints[field.name])
+        group.add_argument(f"--{field.name}", type=value_type, choices=choices, default=None if show_default_only else default,
+                           help=f"{help_text} (default: {default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags of ``rssm-train``: the run's own, then one per config field."""
+    parser = argparse.ArgumentParser(
+        prog="rssm-train",
+        description="Train an RSSM on the moving-dot world and write model.pt, figures and an open-loop report.",
+        epilog="An epoch is one pass over --train_sequences fixed training sequences (1024 -> 32 steps at batch 32).",
+    )
+    parser.add_argument("--output_dir", default="outputs", help="where model.pt and the figures go (default: outputs)")
+    parser.add_argument("--viz_interval", type=int, default=10, help="write recon/rollout figures every N epochs (default: 10)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="(default: auto)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/model.pt with a fresh cosine from --lr")
+    add_fields(parser, "world", MovingDotConfig, WORLD_FIELDS)
+    add_fields(parser, "model size (RSSMConfig; a resumed run keeps its checkpoint's)", RSSMConfig, MODEL_FIELDS,
+               show_default_only=True)
+    add_fields(parser, "objective (LossConfig)", LossConfig)
+    own = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in {g.name for g in dataclasses.fields(LossConfig)})
+    add_fields(parser, "training (TrainConfig)", TrainConfig, own)
+    return parser
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[MovingDotConfig, RSSMConfig, TrainConfig, dict[str, int]]:
+    """The world, model and training configs the flags ask for, and the model sizes typed explicitly."""
+    values = vars(args)
+    data_config = MovingDotConfig(**{name: values[name] for name in WORLD_FIELDS})
+    sizes = {name: values[name] for name in MODEL_FIELDS if values[name] is not None}
+    model_config = RSSMConfig(image_size=data_config.grid_size, **sizes)
+    config = TrainConfig(**{f.name: values[f.name] for f in dataclasses.fields(TrainConfig)})
+    return data_config, model_config, config, sizes
+
+
+def parse_overrides(pairs: list[str], cls: type, program: str) -> dict[str, Any]:
+    """``["lr=0.002", "chunk_len=None", "overshoot_mode=pixels"]`` -> fields of the dataclass ``cls``.
+
+    Values are Python literals (numbers, True/False, None, quoted strings); a bare word is a string.
+    An unknown field, or a pair without ``=``, exits with one line naming ``program``.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in names:
+            raise SystemExit(f"{program}: {pair!r}: expected FIELD=VALUE with FIELD one of {cls.__name__}'s: {', '.join(sorted(names))}")
+        try:
+            values[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            values[key] = text
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``rssm-train``. Returns the exit code: 0 on success, 1 on a stopped run, 2 on bad flags."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        data_config, model_config, config, sizes = configs_from_args(args)
+        device = resolve_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.viz_interval < 1:
+        parser.error(f"--viz_interval must be at least 1, got {args.viz_interval}")
+    if config.K >= data_config.seq_len:
+        parser.error(f"--K {config.K} must be smaller than --seq_len {data_config.seq_len}")
+
+    def fail(message: str) -> int:
+        print(f"rssm-train: {message}", file=sys.stderr)
+        return 2
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rssm.figures import plot_loss_curves, save_figure, write_training_figures
+    from rssm.style import use_book_style
+
+    use_book_style()
+    output_dir = Path(args.output_dir)
+    checkpoint_path = output_dir / "model.pt"
+    resume = None
+    if args.resume:
+        try:
+            resume = load_checkpoint(checkpoint_path, device)
+        except (FileNotFoundError, ValueError) as error:
+            return fail(f"cannot resume: {error}")
+        if resume.data_config != data_config:
+            return fail(f"cannot resume: {checkpoint_path} was trained on {resume.data_config}, not {data_config}")
+        has = resume.model.config
+        clashes = [f"--{name} {value} (it has {getattr(has, name)})" for name, value in sizes.items() if getattr(has, name) != value]
+        if clashes:
+            return fail(f"cannot resume: {checkpoint_path} has another model size: {', '.join(clashes)}")
+        print(f"resuming from {checkpoint_path} at epoch {resume.epoch}")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return fail(f"cannot create --output_dir {output_dir}: {error}")
+    record = dataclasses.asdict(config)
+
+    def on_epoch_end(state: TrainState) -> None:
+        counters = {"step": state.step, "epoch": state.epoch, "seconds": state.seconds}
+        save_checkpoint(checkpoint_path, state.model, data_config, record, state.history, state.optimizer, counters)
+        if state.epoch % args.viz_interval == 0:
+            write_training_figures(state.model, data_config, config.K, output_dir, tag=f"{state.epoch:03d}")
+
+    try:
+        model, history = train(data_config, model_config, config, device=str(device), resume=resume, on_epoch_end=on_epoch_end)
+    except NonFiniteLossError as error:
+        print(f"rssm-train: {error}; {checkpoint_path} holds the last finished epoch", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rssm-train: interrupted; {checkpoint_path} holds the last finished epoch", file=sys.stderr)
+        return 130
+    save_figure(plot_loss_curves(history), output_dir / "loss_curves.png")
+    write_training_figures(model, data_config, config.K, output_dir, tag=None)
+    report = BENCHMARK.replace(K=config.K).evaluate(model, data_config)
+    print(report.table())
+    print(json.dumps({"steps": len(history["loss"]), "skipped_steps": len(history["skipped_step"]),
+                      "minutes": round(history["time_s"][-1] / 60, 2) if history["time_s"] else 0.0,
+                      "h10_px": round(report.at(10)["model"], 3), "h10_constant_velocity_px": round(report.at(10)["constant_velocity"], 3)}))
+    print(f"wrote {checkpoint_path}, loss_curves.png, eval_rollout.png to {output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
