@@ -13,7 +13,9 @@ and the occluders' outline come from :mod:`rssm.style`; the open-loop view from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from html import escape
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,8 +40,9 @@ def frames_player(
     title: str | None = None,
     missing_text: str = "",
     panel_size: float = 2.4,
-    dpi: int = 70,
+    dpi: int = 80,
     default_mode: str = "loop",
+    caption: str | None = None,
 ) -> str:
     """Animate several aligned rows of frames side by side; returns the player's HTML.
 
@@ -55,8 +58,9 @@ def frames_player(
     markers: (T, 2) positions (x = column, y = row, pixels) marked with a ring in every panel (e.g.
     where the dot really is, even when hidden).
     missing_text: written in a panel whose frame is all NaN (e.g. no prediction for a context frame).
-    panel_size (inches) and dpi set the size of every embedded PNG; default_mode is what happens at
-    the end: "loop", "once" or "reflect".
+    panel_size (inches) and dpi set the size of every embedded PNG (at dpi 80 its smallest text,
+    10 points, shows at 11 px); default_mode is what happens at the end: "loop", "once" or "reflect".
+    caption: one line under the player saying what each panel shows.
 
     Raises ValueError when rows have different lengths or shapes are wrong.
     """
@@ -113,7 +117,7 @@ def frames_player(
             ax.add_collection(LineCollection(mask_edges(outline), colors=OUTLINE_COLOR, linewidths=1.0))
         if markers is not None:
             rings.append(ax.plot([], [], "o", ms=16, mfc="none", mec=MARKER_COLOR, mew=1.0)[0])
-        blanks.append(ax.text(0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3"))
+        blanks.append(ax.text(0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.3"))
     label = fig.suptitle("", fontsize=11)
 
     def draw(i: int) -> list:
@@ -128,9 +132,35 @@ def frames_player(
 
     try:
         animation = FuncAnimation(fig, draw, frames=T, init_func=lambda: draw(0), interval=1000 / fps, blit=False)
-        return animation.to_jshtml(fps=fps, default_mode=default_mode)
+        return _fit_page(animation.to_jshtml(fps=fps, default_mode=default_mode), caption)
     finally:
         plt.close(fig)
+
+
+# matplotlib's player draws its buttons with Font Awesome 4 icons from a CDN; these need nothing remote.
+_ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "&#x23EE;", "fa-step-backward": "&#x23F4;&#x2223;",
+          "fa-play fa-flip-horizontal": "&#x25C0;", "fa-pause": "&#x23F8;", "fa-play": "&#x25B6;",
+          "fa-step-forward": "&#x2223;&#x23F5;", "fa-fast-forward": "&#x23ED;", "fa-plus": "+"}
+_FIT_CSS = """<style>
+.rssm-player { margin: 0 0 1em 0; max-width: 100%; }
+.rssm-player .animation { max-width: 100%; }
+.rssm-player .animation img { max-width: 100%; height: auto; }
+.rssm-player input[type=range].anim-slider { width: 100%; max-width: 374px; }
+.rssm-player .anim-buttons button { font-size: 15px; line-height: 26px; }
+.rssm-player figcaption { font-size: 0.9em; color: #555; }
+</style>"""
+
+
+def _fit_page(html: str, caption: str | None) -> str:
+    """Make matplotlib's player work offline and fit any column: local button glyphs instead of the
+    CDN icon font, images and slider no wider than the page, and an optional caption underneath."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
+    for icon, glyph in _ICONS.items():
+        html = html.replace(f'<i class="fa {icon}"></i>', glyph)
+    if "https://" in html:
+        raise RuntimeError("frames_player: matplotlib's player now loads something remote; update _fit_page")
+    text = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return f'{_FIT_CSS}<figure class="rssm-player">{html}{text}</figure>'
 
 
 def rollout_player(obs: Frames, pred: Frames, K: int, *, fps: float = 4, title: str | None = None, **kwargs) -> str:

@@ -205,3 +205,10 @@ def test_the_report_the_player_and_the_explorer_draw_the_same_panels(small_batch
     for got, want in zip(captured["rows"].values(), rows):
         np.testing.assert_array_equal(got, want)
     assert captured["frame_labels"] == panels.labels
+
+
+def test_a_player_loads_nothing_remote_fits_the_column_and_carries_its_caption(small_batch):
+    html = frames_player({"truth": small_batch["obs"][0]}, caption="the true frames, one per step")
+    assert "https://" not in html and "http://" not in html  # no CDN icon font: it works offline
+    assert "max-width: 100%" in html
+    assert "<figcaption>the true frames, one per step</figcaption>" in html

@@ -1,0 +1,57 @@
+"""Execute chapters top to bottom in a fresh kernel and save their outputs (what nbval then checks).
+
+    .venv/bin/python scripts/run_notebooks.py book/04_training_kl_balancing.ipynb [more.ipynb ...]
+
+Each notebook runs from ``book/`` (as Jupyter and nbval run it) and is saved in place only if every
+cell succeeds (a cell tagged ``raises-exception`` may raise). Live widgets keep no saved state:
+the static site shows a note in their place, never an empty widget. Prints how long each notebook
+took, for the runtime table of the intro.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def run(path: Path, timeout: int) -> float:
+    """Execute ``path`` in place; returns the seconds it took. Raises CellExecutionError on a failing cell."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    notebook.metadata.pop("widgets", None)
+    tmp = path.with_name(f".{path.name}.tmp")
+    nbformat.write(notebook, tmp)
+    tmp.replace(path)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    args = parser.parse_args()
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    for path in args.notebooks:
+        try:
+            seconds = run(path, args.timeout)
+        except CellExecutionError as error:
+            print(f"run_notebooks: {path} failed and was left unchanged:\n{error}", file=sys.stderr)
+            return 1
+        print(f"{path}: {seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
