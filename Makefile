@@ -1,6 +1,7 @@
 # make book   build the site (execution off: it shows the outputs stored in the notebooks) and open it
 # make test   every check CI runs: unit tests, nbval on every notebook, the strict book build, the browser test
-# make setup  create .venv and install the package with its dev tools (the other targets call it)
+# make setup  create .venv and install the package with its dev tools, and ONNX Runtime Web with npm
+#             (the other targets call it)
 #
 # Everything runs through .venv/bin/..., so no activation is needed.
 
@@ -16,6 +17,9 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # Written once the dev install succeeded; redone when pyproject.toml changes.
 STAMP := $(VENV)/.rssm-book-installed
+# ONNX Runtime Web for the Play page (book/play.md), from the npm registry at the version package-lock.json
+# pins; npm writes this file on every install, so it is redone when package.json or the lock changes.
+NODE_STAMP := node_modules/.package-lock.json
 NOTEBOOKS := $(wildcard book/*.ipynb)
 
 .PHONY: help setup book test
@@ -23,9 +27,9 @@ NOTEBOOKS := $(wildcard book/*.ipynb)
 help:
 	@echo "make book   build the book into _build/html and open it"
 	@echo "make test   unit tests, nbval on every notebook, strict book build, browser test"
-	@echo "make setup  create .venv and install rssm with its dev tools"
+	@echo "make setup  create .venv and install rssm with its dev tools; npm ci (ONNX Runtime Web)"
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then \
@@ -39,6 +43,10 @@ $(STAMP): pyproject.toml
 	fi
 	$(PY) -m pip install -e ".[dev]"
 	@touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the Play page needs Node.js and npm to fetch ONNX Runtime Web (npm ci)"; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts
 
 book: setup
 	$(VENV)/bin/jupyter-book build .

@@ -11,29 +11,18 @@ failures are the only console errors the tests forgive.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import re
-import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
-from selenium import webdriver  # in the dev extra: pip install -e ".[dev]"
-from selenium.webdriver.chrome.service import Service
+from conftest import ROOT, SITE, TIMEOUT_S, open_page  # the server and the browser are fixtures there
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = Path(os.environ.get("RSSM_BOOK_HTML", ROOT / "_build" / "html"))  # override to test a site built elsewhere
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PLAYER_PAGE = "book/01_moving_dot_data.html"  # the first chapter shows the first animation player
-TIMEOUT_S = 60  # generous: the test machine may be busy
 
 
 def toc_pages() -> list[str]:
@@ -60,62 +49,6 @@ def is_offline_cdn_failure(entry: dict) -> bool:
     urls = re.findall(r"https?://[^\s\"')]+", message)
     remote = [u for u in urls if urlparse(u).hostname not in ("127.0.0.1", "localhost")]
     return bool(remote) and ("Failed to load resource" in message or "net::ERR_" in message)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # keep pytest's output clean
-        pass
-
-
-@pytest.fixture(scope="session")
-def site_url():
-    """The built site, served on a free port of 127.0.0.1 for the whole session."""
-    if not (SITE / "index.html").is_file():
-        pytest.fail(
-            f"no built book at {SITE}: build it first with `make book` "
-            "(or `.venv/bin/jupyter-book build .`), then rerun the browser tests",
-            pytrace=False,
-        )
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Chromium driven by chromedriver, with the console log recorded."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install chromium chromium-driver", pytrace=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tempfile.TemporaryDirectory(prefix="rssm-book-chromium-")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        f"--user-data-dir={profile.name}",
-        "--window-size=1280,1600",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(3 * TIMEOUT_S)
-    driver.set_script_timeout(TIMEOUT_S)
-    yield driver
-    driver.quit()
-    profile.cleanup()
-
-
-def open_page(browser, url: str) -> None:
-    browser.get(url)
-    WebDriverWait(browser, TIMEOUT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 @dataclass

@@ -1,0 +1,336 @@
+"""The model for the browser: ONNX graphs of one RSSM step, and the reference the browser checks them against.
+
+The book's "Play" page (``book/play.md``) runs the shipped model in the reader's browser with ONNX
+Runtime Web, with no Python anywhere. This module cuts the model into the three pieces a player needs
+for one frame, each a small ``nn.Module`` that calls the model's own methods, with the state (h, z)
+passed in and out:
+
+- :class:`PriorStep`: ``(h, z, action, noise) -> (h_next, z_next, mean, std)``, the GRU step and the
+  prior p(z_t | h_t) of :meth:`rssm.model.RSSM.prior_step`; ``z_next = mean + std * noise``, so zero
+  noise gives the prior's mean and standard-normal noise a sample;
+- :class:`PosteriorStep`: ``(h, frame, noise) -> (z, mean, std)``, the encoder and the posterior
+  q(z_t | h_t, e_t) of :meth:`rssm.model.RSSM.posterior`, for a frame the model is shown;
+- :class:`DecodeStep`: ``(h, z) -> frame``, :meth:`rssm.model.RSSM.decode`.
+
+Watching frame t is ``PriorStep`` (advance h with a_{t-1}) then ``PosteriorStep`` (correct z with the
+frame); dreaming is ``PriorStep`` alone. The GRU lives in one graph only, so no weight is shipped twice.
+The noise is an input (the browser draws it) so that every graph is deterministic and testable.
+
+:func:`export_play_assets` writes the three ``.onnx`` files, a ``manifest.json`` (sizes, K, the world's
+settings) and ``reference.bin``: the frames PyTorch predicts on a scripted 40-step sequence
+(:func:`scripted_sequence`), watched and dreamed, which the page replays through the graphs to check them.
+Command line: ``python -m rssm.export OUT_DIR``; the book's build runs it (``_ext/play_assets.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import io
+import json
+import logging
+import math
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rssm.checkpoint import PRETRAINED, load_checkpoint
+from rssm.dataset import MovingDotConfig, draw_occluders, render_dots, simulate_states
+from rssm.model import RSSM, RSSMState
+
+MANIFEST_FORMAT = 1
+OPSET = 18  # the opset torch.onnx's exporter writes natively; ONNX Runtime Web 1.22 runs up to 22
+REFERENCE_STEPS = 40  # frames in the scripted reference sequence
+GRAPH_FILES = {"prior_step": "prior_step.onnx", "posterior_step": "posterior_step.onnx", "decoder": "decoder.onnx"}
+
+
+# ----- one frame of the model, as three graphs ---------------------------------------------------
+
+
+class PriorStep(nn.Module):
+    """Advance the state by one action with the prior. Batch 1 in the browser; any batch works here.
+
+    h: (B, deter), z: (B, stoch), action: (B, action_dim) = a_{t-1}, noise: (B, stoch).
+    Returns h_t (B, deter), z_t = mean + std * noise (B, stoch), and the prior's mean and std (B, stoch).
+    """
+
+    def __init__(self, model: RSSM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor, action: torch.Tensor, noise: torch.Tensor):
+        h_next, prior = self.model.prior_step(RSSMState(h, z), action)
+        return h_next, prior.mean + prior.std * noise, prior.mean, prior.std
+
+
+class PosteriorStep(nn.Module):
+    """Correct z_t with the frame the model is shown: q(z_t | h_t, encoder(frame_t)).
+
+    h: (B, deter) = h_t from :class:`PriorStep`, frame: (B, C, H, W), noise: (B, stoch).
+    Returns z_t = mean + std * noise (B, stoch) and the posterior's mean and std (B, stoch).
+    """
+
+    def __init__(self, model: RSSM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, h: torch.Tensor, frame: torch.Tensor, noise: torch.Tensor):
+        post = self.model.posterior(h, self.model.encoder(frame))  # encoder: (B, C, H, W) -> (B, embed)
+        return post.mean + post.std * noise, post.mean, post.std
+
+
+class DecodeStep(nn.Module):
+    """Render the state as a frame: (h (B, deter), z (B, stoch)) -> (B, C, H, W), unsquashed."""
+
+    def __init__(self, model: RSSM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(h, z)
+
+
+def graph_signatures(model: RSSM) -> dict[str, dict[str, dict[str, list[int]]]]:
+    """Input and output names and shapes (batch 1) of each graph, as written into the manifest."""
+    c = model.config
+    h, z, a = [1, c.deter_dim], [1, c.stoch_dim], [1, c.action_dim]
+    frame = [1, c.image_channels, c.image_size, c.image_size]
+    return {
+        "prior_step": {
+            "inputs": {"h": h, "z": z, "action": a, "noise": z},
+            "outputs": {"h_next": h, "z_next": z, "mean": z, "std": z},
+        },
+        "posterior_step": {"inputs": {"h": h, "frame": frame, "noise": z}, "outputs": {"z": z, "mean": z, "std": z}},
+        "decoder": {"inputs": {"h": h, "z": z}, "outputs": {"frame": frame}},
+    }
+
+
+def step_modules(model: RSSM) -> dict[str, nn.Module]:
+    """The three step modules around ``model`` (sharing its weights), keyed like :data:`GRAPH_FILES`."""
+    return {"prior_step": PriorStep(model), "posterior_step": PosteriorStep(model), "decoder": DecodeStep(model)}
+
+
+def export_graph(module: nn.Module, signature: dict[str, dict[str, list[int]]], path: Path) -> Path:
+    """Export one step module with ``torch.onnx`` (weights inside the file, fixed batch 1)."""
+    example = tuple(torch.zeros(shape) for shape in signature["inputs"].values())
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # the exporter's notes about its own internals (e.g. no torchvision)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module.eval(),
+                example,
+                input_names=list(signature["inputs"]),
+                output_names=list(signature["outputs"]),
+                opset_version=OPSET,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
+    program.save(str(path), external_data=False)
+    return path
+
+
+# ----- the scripted reference sequence ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScriptedSequence:
+    """A world fixed in advance: where the dot starts, where the occluders are, and every action.
+
+    initial_state: (x, y, vx, vy) of frame 0 in pixels; occluders: (x0, y0, width, height) rectangles
+    (x the column, y the row); actions: (T, 2) in [-1, 1], ``actions[t]`` takes frame t to frame t+1.
+    """
+
+    initial_state: tuple[float, float, float, float]
+    occluders: tuple[tuple[int, int, int, int], ...]
+    actions: torch.Tensor  # (T, 2)
+
+
+def scripted_sequence(steps: int = REFERENCE_STEPS) -> ScriptedSequence:
+    """The reference sequence: a dot that swerves across the grid and passes behind an occluder.
+
+    The actions are smooth waves in [-1, 1] (no randomness), so the sequence is the same everywhere.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps={steps!r}: must be a positive int")
+    t = torch.arange(steps, dtype=torch.float32)
+    actions = torch.stack([torch.cos(0.21 * t), torch.sin(0.13 * t + 0.5)], -1)  # (T, 2)
+    occluders = ((14, 12, 7, 9), (3, 22, 9, 5))
+    return ScriptedSequence(initial_state=(6.0, 9.0, 1.25, 0.5), occluders=occluders, actions=actions)
+
+
+def occluder_mask(occluders: tuple[tuple[int, int, int, int], ...], config: MovingDotConfig) -> torch.Tensor:
+    """(1, H, W) bool: the union of (x0, y0, width, height) rectangles, clipped to the grid."""
+    size = config.grid_size
+    mask = torch.zeros(1, size, size, dtype=torch.bool)
+    for rect in occluders:
+        if len(rect) != 4 or any(isinstance(v, bool) or not isinstance(v, int) for v in rect):
+            raise ValueError(f"occluder {rect!r}: must be four ints (x0, y0, width, height)")
+        x0, y0, w, h = rect
+        if w < 1 or h < 1:
+            raise ValueError(f"occluder {rect!r}: width and height must be at least 1")
+        mask[0, max(y0, 0) : max(y0 + h, 0), max(x0, 0) : max(x0 + w, 0)] = True
+    return mask
+
+
+def play_sequence(sequence: ScriptedSequence, config: MovingDotConfig) -> dict[str, torch.Tensor]:
+    """Run the package's world on a scripted sequence: states (T, 4) and frames (T, 1, H, W)."""
+    initial = torch.tensor([sequence.initial_state], dtype=torch.float32)  # (1, 4)
+    states = simulate_states(initial, sequence.actions[None].float(), config)  # (1, T, 4)
+    mask = occluder_mask(sequence.occluders, config)[None]  # (1, 1, H, W)
+    frames = render_dots(states[..., :2], config)  # (1, T, 1, H, W)
+    if config.use_occlusion:
+        frames = draw_occluders(frames, mask, config)
+    return {"states": states[0], "obs": frames[0]}
+
+
+@torch.no_grad()
+def reference_rollouts(model: RSSM, obs: torch.Tensor, actions: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
+    """What PyTorch predicts for one sequence, with the model's own sequence methods.
+
+    obs: (T, 1, H, W), actions: (T, 2). Returns frames (T, 1, H, W) for
+    ``watch`` (:meth:`RSSM.observe` with the posterior mean on every frame) and ``dream`` (the same for
+    frames 0..K-1, then :meth:`RSSM.open_loop_rollout` with the prior's mean for frames K..T-1).
+    """
+    T = obs.shape[0]
+    if not 1 <= K < T:
+        raise ValueError(f"K={K!r}: must be in [1, T-1 = {T - 1}]")
+    model = model.eval()
+    obs, actions = obs[None], actions[None]  # (1, T, ...)
+    watch = model.observe(obs, actions, sample=False).recon[0]
+    dream = model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)[0]  # (T-K, 1, H, W)
+    return {"watch": watch, "dream": torch.cat([watch[:K], dream])}
+
+
+# ----- the assets ------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export_play_assets(
+    out_dir: str | Path,
+    model: RSSM | None = None,
+    world: MovingDotConfig | None = None,
+    K: int = 8,
+    checkpoint_name: str = "moving_dot_occluded",
+) -> Path:
+    """Write the graphs, ``reference.bin`` and ``manifest.json`` into ``out_dir``; returns the manifest's path.
+
+    With no ``model``, the shipped checkpoint ``checkpoint_name`` is used, with its own world.
+    ``reference.bin`` holds float32 frames, one block per entry of the manifest's ``reference.frames``.
+    """
+    if isinstance(K, bool) or not isinstance(K, int) or not 1 <= K < REFERENCE_STEPS:
+        raise ValueError(f"K={K!r}: must be an int in [1, {REFERENCE_STEPS - 1}]")
+    source: dict[str, Any] = {}
+    if model is None:
+        if checkpoint_name not in PRETRAINED:
+            raise ValueError(f"unknown pretrained model {checkpoint_name!r}; available: {', '.join(PRETRAINED)}")
+        checkpoint = load_checkpoint(PRETRAINED[checkpoint_name])
+        model, world = checkpoint.model, world or checkpoint.data_config
+        source = {"checkpoint": PRETRAINED[checkpoint_name].name, "sha256": _sha256(PRETRAINED[checkpoint_name])}
+    if world is None:
+        raise ValueError("world: pass the MovingDotConfig the model was trained on")
+    c = model.config
+    if world.grid_size != c.image_size or c.image_channels != 1 or c.action_dim != 2:
+        raise ValueError(
+            f"model and world disagree: the model reads {c.image_channels}x{c.image_size}x{c.image_size} frames and "
+            f"{c.action_dim}-d actions, the world draws 1x{world.grid_size}x{world.grid_size} frames and 2-d actions"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model keeps its device and mode
+
+    signatures = graph_signatures(model)
+    graphs = {}
+    for name, module in step_modules(model).items():
+        path = export_graph(module, signatures[name], out / GRAPH_FILES[name])
+        graphs[name] = {"file": path.name, "bytes": path.stat().st_size, **signatures[name]}
+
+    sequence = scripted_sequence()
+    played = play_sequence(sequence, world)
+    expected = reference_rollouts(model, played["obs"], sequence.actions, K)
+    blocks = {"truth": played["obs"], **expected}
+    buffer = io.BytesIO()
+    frames_index = {}
+    for name, frames in blocks.items():
+        data = frames.contiguous().numpy().astype("<f4").tobytes()
+        frames_index[name] = {"offset": buffer.tell(), "count": int(frames.shape[0])}
+        buffer.write(data)
+    (out / "reference.bin").write_bytes(buffer.getvalue())
+
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "K": K,
+        "model": {**c.to_dict(), **source},
+        "world": world.to_dict(),
+        "graphs": graphs,
+        "reference": {
+            "file": "reference.bin",
+            "steps": REFERENCE_STEPS,
+            "frame_shape": [1, world.grid_size, world.grid_size],
+            "initial_state": list(sequence.initial_state),
+            "occluders": [list(r) for r in sequence.occluders],
+            "actions": sequence.actions.tolist(),  # float32 values, written exactly
+            "positions": [[float(v) for v in s[:2]] for s in played["states"].tolist()],
+            "frames": frames_index,
+            "modes": {
+                "watch": "posterior mean on every frame",
+                "dream": f"posterior mean for frames 0..{K - 1}, then the prior's mean",
+            },
+        },
+    }
+    path = out / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def read_reference(manifest_path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Load ``manifest.json`` and the frames of ``reference.bin``: {name: (N, 1, H, W) float32}."""
+    manifest_path = Path(manifest_path)
+    manifest = json.loads(manifest_path.read_text())
+    ref = manifest["reference"]
+    raw = np.frombuffer((manifest_path.parent / ref["file"]).read_bytes(), dtype="<f4")
+    per_frame = math.prod(ref["frame_shape"])
+    frames = {}
+    for name, block in ref["frames"].items():
+        start = block["offset"] // 4
+        block_frames = raw[start : start + block["count"] * per_frame]
+        frames[name] = block_frames.reshape(block["count"], *ref["frame_shape"]).copy()
+    return manifest, frames
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rssm.export", description="Export the shipped RSSM to ONNX for the book's Play page."
+    )
+    parser.add_argument("out_dir", help="folder for the .onnx files, manifest.json and reference.bin")
+    parser.add_argument("--checkpoint", default="moving_dot_occluded", help=f"one of: {', '.join(PRETRAINED)}")
+    parser.add_argument("--K", type=int, default=8, help="frames the page watches before it dreams (default 8)")
+    args = parser.parse_args(argv)
+    try:
+        manifest = export_play_assets(args.out_dir, K=args.K, checkpoint_name=args.checkpoint)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"rssm.export: {error}", file=sys.stderr)
+        return 2
+    files = sorted(p for p in manifest.parent.iterdir() if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    print(f"wrote {manifest.parent}: {', '.join(p.name for p in files)} ({total / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
