@@ -64,5 +64,6 @@ test: setup
 	@echo "== book build, warnings as errors"
 	rm -rf _build
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
-	@echo "== browser test of the built site"
+	@echo "== browser tests of the built site"
+	bash scripts/ensure_browser.sh
 	$(VENV)/bin/pytest tests_browser

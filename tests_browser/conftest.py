@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -23,8 +24,22 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("RSSM_BOOK_HTML", ROOT / "_build" / "html"))  # override to test a site built elsewhere
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _first_program(variable: str, candidates: tuple[str, ...]) -> Path:
+    """$variable if set, else the first candidate that exists (an absolute path, or a name on PATH)."""
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found:
+            return Path(found)
+    return Path(candidates[0])
+
+
+# Looked up in the order scripts/ensure_browser.sh uses (make test runs it first).
+CHROMIUM = _first_program("RSSM_CHROME", ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"))
+CHROMEDRIVER = _first_program("RSSM_CHROMEDRIVER", ("/usr/bin/chromedriver", "chromedriver"))
 TIMEOUT_S = 60  # generous: the test machine may be busy
 
 
@@ -56,7 +71,7 @@ def browser():
     """Headless Chromium driven by chromedriver, with the console log recorded."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install chromium chromium-driver", pytrace=False)
+        pytest.fail(f"missing {', '.join(missing)}: run scripts/ensure_browser.sh (make test does)", pytrace=False)
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tempfile.TemporaryDirectory(prefix="rssm-book-chromium-")
