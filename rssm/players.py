@@ -138,15 +138,15 @@ def frames_player(
 
 
 # matplotlib's player draws its buttons with Font Awesome 4 icons from a CDN; these need nothing remote.
-_ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "&#x23EE;", "fa-step-backward": "&#x23F4;&#x2223;",
-          "fa-play fa-flip-horizontal": "&#x25C0;", "fa-pause": "&#x23F8;", "fa-play": "&#x25B6;",
-          "fa-step-forward": "&#x2223;&#x23F5;", "fa-fast-forward": "&#x23ED;", "fa-plus": "+"}
+_ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "|&#9664;&#9664;", "fa-step-backward": "|&#9664;",
+          "fa-play fa-flip-horizontal": "&#9664;", "fa-pause": "||", "fa-play": "&#9654;",
+          "fa-step-forward": "&#9654;|", "fa-fast-forward": "&#9654;&#9654;|", "fa-plus": "+"}  # in every text font
 _FIT_CSS = """<style>
 .rssm-player { margin: 0 0 1em 0; max-width: 100%; }
 .rssm-player .animation { max-width: 100%; }
 .rssm-player .animation img { max-width: 100%; height: auto; }
 .rssm-player input[type=range].anim-slider { width: 100%; max-width: 374px; }
-.rssm-player .anim-buttons button { font-size: 15px; line-height: 26px; }
+.rssm-player .anim-buttons button { font-size: 12px; line-height: 26px; letter-spacing: -1px; }
 .rssm-player figcaption { font-size: 0.9em; color: #555; }
 </style>"""
 

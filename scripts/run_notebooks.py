@@ -23,12 +23,12 @@ from nbclient.exceptions import CellExecutionError
 def run(path: Path, timeout: int) -> float:
     """Execute ``path`` in place; returns the seconds it took. Raises CellExecutionError on a failing cell."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=False,
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    notebook.metadata.pop("widgets", None)
+    notebook.metadata.pop("widgets", None)  # the widgets' saved state: the website shows a note instead
     tmp = path.with_name(f".{path.name}.tmp")
     nbformat.write(notebook, tmp)
     tmp.replace(path)
