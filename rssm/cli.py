@@ -30,7 +30,7 @@ from rssm.train import NonFiniteLossError, TrainConfig, TrainState, train
 from rssm.utils import resolve_device
 
 WORLD_FIELDS = ("grid_size", "seq_len", "use_occlusion")  # the MovingDotConfig fields with a flag
-MODEL_FIELDS = ("deter_dim", "stoch_dim", "hidden_dim", "embed_dim", "cnn_depth")  # the RSSMConfig fields with a flag
+MODEL_FIELDS = ("deter_dim", "stoch_dim", "hidden_dim", "embed_dim", "cnn_depth", "latent", "classes")  # RSSMConfig fields with a flag
 
 
 def field_comments(cls: type) -> dict[str, str]:

@@ -5,7 +5,8 @@ varies them. Everything that decides what a training step minimises lives here:
 
 - :func:`reconstruction_loss`: squared error summed over each frame's pixels, with a foreground
   weight on the moving dot;
-- :func:`kl_balance`: KL balancing with free bits (DreamerV2/V3);
+- :func:`balanced_kl`: KL balancing with free bits (DreamerV2/V3), for either latent
+  (:mod:`rssm.distributions`); :func:`kl_balance` is the same for Gaussian parameters;
 - :func:`compute_loss`: both terms (and the optional overshooting term) for one batch;
 - :func:`dot_weight_at`: the foreground weight's schedule over training steps;
 - :data:`Objective` and :func:`training_objective`: what ``rssm.train.train`` minimises at a step.
@@ -20,7 +21,13 @@ from typing import Callable, Literal
 
 import torch
 
+from rssm.distributions import Gaussian, Latent, gaussian_kl
 from rssm.model import RSSM, RSSMState
+
+__all__ = [  # gaussian_kl lives in rssm.distributions and is still importable from here
+    "FreeBitsMode", "LossConfig", "Objective", "OvershootMode", "ReconstructionLoss", "balanced_kl", "compute_loss",
+    "dot_weight_at", "foreground", "gaussian_kl", "kl_balance", "reconstruction_loss", "training_objective",
+]
 
 FreeBitsMode = Literal["step", "batch"]
 OvershootMode = Literal["latent", "pixels"]
@@ -78,17 +85,6 @@ class LossConfig:
 # ----- the two terms -------------------------------------------------------------------------------
 
 
-def gaussian_kl(q_mean: torch.Tensor, q_std: torch.Tensor, p_mean: torch.Tensor, p_std: torch.Tensor) -> torch.Tensor:
-    """KL(q || p) between diagonal Gaussians, summed over the last (latent) dimension, in nats.
-
-    All inputs (..., stoch_dim); returns (...). Summing over latents (not averaging) keeps the KL in
-    the same units as a summed reconstruction loss, so beta means what it says.
-    """
-    var_ratio = (q_std / p_std) ** 2
-    mean_term = ((q_mean - p_mean) / p_std) ** 2
-    return 0.5 * (var_ratio + mean_term - 1 - torch.log(var_ratio)).sum(-1)
-
-
 def _apply_free_bits(kl: torch.Tensor, free_bits: float, mode: FreeBitsMode) -> torch.Tensor:
     """Clamp a (B, T) KL from below at ``free_bits`` nats and average it to a scalar.
 
@@ -101,11 +97,9 @@ def _apply_free_bits(kl: torch.Tensor, free_bits: float, mode: FreeBitsMode) -> 
     return kl.mean().clamp(min=free_bits)
 
 
-def kl_balance(
-    post_mean: torch.Tensor,
-    post_std: torch.Tensor,
-    prior_mean: torch.Tensor,
-    prior_std: torch.Tensor,
+def balanced_kl(
+    posterior: Latent,
+    prior: Latent,
     balance: float = 0.8,
     free_bits: float = 1.0,
     free_bits_mode: FreeBitsMode = "step",
@@ -116,8 +110,10 @@ def kl_balance(
 
     where sg is stop-gradient and fb clamps at ``free_bits`` nats (per step by default, see
     :func:`_apply_free_bits`). The first term trains only the prior, the second only the posterior,
-    so with balance=0.8 the prior gets 0.8 of the KL gradient and the posterior 0.2. Inputs are
-    (B, T, stoch_dim). Returns (loss, kl) with ``kl`` the raw KL(q || p) per step, (B, T), in nats.
+    so with balance=0.8 the prior gets 0.8 of the KL gradient and the posterior 0.2. ``posterior``
+    and ``prior`` are distributions of one kind (:mod:`rssm.distributions`, Gaussian or categorical)
+    with batch shape (B, T); the KL is summed over the whole latent. Returns (loss, kl) with ``kl``
+    the raw KL(q || p) per step, (B, T), in nats.
     """
     if not 0.0 <= balance <= 1.0:
         raise ValueError(f"balance={balance!r}: must be in [0, 1]")
@@ -125,12 +121,32 @@ def kl_balance(
         raise ValueError(f"free_bits={free_bits!r}: must be non-negative")
     if free_bits_mode not in ("step", "batch"):
         raise ValueError(f"free_bits_mode={free_bits_mode!r}: must be 'step' or 'batch'")
-    kl_prior = gaussian_kl(post_mean.detach(), post_std.detach(), prior_mean, prior_std)  # trains p
-    kl_post = gaussian_kl(post_mean, post_std, prior_mean.detach(), prior_std.detach())  # trains q
+    if type(posterior) is not type(prior):
+        raise ValueError(f"posterior and prior must be of one kind, got {type(posterior).__name__} "
+                         f"and {type(prior).__name__}")
+    kl_prior = posterior.detach().kl(prior)  # trains p
+    kl_post = posterior.kl(prior.detach())  # trains q
     loss = balance * _apply_free_bits(kl_prior, free_bits, free_bits_mode) + (1 - balance) * _apply_free_bits(
         kl_post, free_bits, free_bits_mode
     )
     return loss, kl_prior.detach()
+
+
+def kl_balance(
+    post_mean: torch.Tensor,
+    post_std: torch.Tensor,
+    prior_mean: torch.Tensor,
+    prior_std: torch.Tensor,
+    balance: float = 0.8,
+    free_bits: float = 1.0,
+    free_bits_mode: FreeBitsMode = "step",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`balanced_kl` for diagonal Gaussians given by their parameters, each (B, T, stoch_dim).
+
+    Chapter 4 builds this one by hand. Returns (loss, kl) with ``kl`` the raw KL(q || p) per step,
+    (B, T), in nats.
+    """
+    return balanced_kl(Gaussian(post_mean, post_std), Gaussian(prior_mean, prior_std), balance, free_bits, free_bits_mode)
 
 
 def foreground(target: torch.Tensor) -> torch.Tensor:
@@ -204,9 +220,7 @@ def compute_loss(
     weight = config.dot_weight if dot_weight is None else dot_weight
     out = model(obs, actions)
     recon = reconstruction(out.recon, obs, weight)
-    kl_loss, kl = kl_balance(
-        out.post_mean, out.post_std, out.prior_mean, out.prior_std, config.kl_balance, config.free_bits, config.free_bits_mode
-    )
+    kl_loss, kl = balanced_kl(out.posterior, out.prior, config.kl_balance, config.free_bits, config.free_bits_mode)
     loss = recon + config.beta * kl_loss
     parts = {"recon": recon.item(), "kl": kl.mean().item()}
     K = config.K
@@ -215,9 +229,8 @@ def compute_loss(
         latent = config.overshoot_mode == "latent"
         dream = model.imagine(start, actions[:, K - 1 : -1], decode=not latent)  # actions[:, K-1+i] drives frame K+i
         if latent:
-            overshoot = gaussian_kl(
-                out.post_mean[:, K:].detach(), out.post_std[:, K:].detach(), dream.prior_mean, dream.prior_std
-            ).mean()  # (B, L-K) nats -> mean
+            targets = out.posterior.map(lambda x: x[:, K:]).detach()  # q_t for frames K..L-1
+            overshoot = targets.kl(dream.prior).mean()  # (B, L-K) nats -> mean
         else:
             overshoot = reconstruction(dream.recon, obs[:, K:], weight)
         loss = loss + config.overshoot * overshoot

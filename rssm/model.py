@@ -6,9 +6,12 @@ Hafner et al. 2020-2023 (Dreamer V1-V3). Chapters 2 and 3 of the book build thes
 The model state at frame t is a pair (h_t, z_t):
 
 - h_t (``deter_dim``) is deterministic, carried by a GRU: h_t = GRU(h_{t-1}, [z_{t-1}, a_{t-1}]);
-- z_t (``stoch_dim``) is a diagonal Gaussian with two sources:
+- z_t is stochastic, with two sources:
   the prior     p(z_t | h_t)          (h_t already contains a_{t-1}), used to imagine frames,
   the posterior q(z_t | h_t, e_t)     with e_t = encoder(frame t), used when frame t is seen.
+  Both are diagonal Gaussians over ``stoch_dim`` numbers (``latent="gaussian"``, PlaNet), or
+  ``stoch_dim`` categorical variables of ``classes`` classes each, z being their one-hot samples
+  (``latent="categorical"``, DreamerV2/V3; chapter 9). :mod:`rssm.distributions` holds both.
 
 The decoder renders (h_t, z_t) back to frame t. Time convention (see :mod:`rssm.dataset`): frame t is
 predicted from ``actions[:, t-1]``; at t = 0 the previous action and state are zeros.
@@ -17,11 +20,15 @@ predicted from ``actions[:, t-1]``; at t = 0 the previous action and state are z
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from rssm.distributions import Categorical, Gaussian, Latent, stack
+
+LATENTS = ("gaussian", "categorical")
 
 
 @dataclass(frozen=True)
@@ -32,13 +39,16 @@ class RSSMConfig:
     image_channels: int = 1
     action_dim: int = 2
     deter_dim: int = 128  # size of the GRU state h
-    stoch_dim: int = 16  # size of the Gaussian latent z
+    stoch_dim: int = 16  # size of z: Gaussian dimensions, or the number of categorical variables
     hidden_dim: int = 128  # width of the MLPs around the GRU (prior, posterior, input)
     embed_dim: int = 128  # size of the encoder's frame embedding e_t
     cnn_depth: int = 8  # channels of the first conv layer (then 16, 32): wider costs time, not quality here
     cnn_layers: int = 3  # stride-2 conv layers: 32x32 -> 4x4 with 3 layers
     min_std: float = 0.1  # floor on the std of prior and posterior (PlaNet uses 0.1)
     gru_layer_norm: bool = True  # LayerNorm inside the GRU (DreamerV2/V3); False gives nn.GRUCell
+    latent: Literal["gaussian", "categorical"] = "gaussian"  # z: a diagonal Gaussian, or one-hot categoricals (chapter 9)
+    classes: int = 32  # classes of each categorical variable (not used by the Gaussian latent)
+    unimix: float = 0.01  # share of a uniform distribution mixed into each categorical (DreamerV3)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -49,11 +59,22 @@ class RSSMConfig:
             raise ValueError(f"RSSMConfig.min_std={self.min_std!r}: must be a number in (0, 10)")
         if not isinstance(self.gru_layer_norm, bool):
             raise ValueError(f"RSSMConfig.gru_layer_norm={self.gru_layer_norm!r}: must be True or False")
+        if self.latent not in LATENTS:
+            raise ValueError(f"RSSMConfig.latent={self.latent!r}: unknown latent, must be 'gaussian' or 'categorical'")
+        if self.latent == "categorical" and self.classes < 2:
+            raise ValueError(f"RSSMConfig.classes={self.classes!r}: a categorical variable needs 2 classes or more")
+        if isinstance(self.unimix, bool) or not isinstance(self.unimix, (int, float)) or not 0 <= self.unimix < 1:
+            raise ValueError(f"RSSMConfig.unimix={self.unimix!r}: must be a number in [0, 1)")
         if self.image_size % (2**self.cnn_layers) != 0 or self.image_size // (2**self.cnn_layers) < 2:
             raise ValueError(
                 f"RSSMConfig.image_size={self.image_size}: must be divisible by 2**cnn_layers="
                 f"{2**self.cnn_layers} and leave at least 2x2 pixels"
             )
+
+    @property
+    def latent_size(self) -> int:
+        """How many numbers z holds: ``stoch_dim`` (Gaussian), or ``stoch_dim * classes`` one-hot entries."""
+        return self.stoch_dim * self.classes if self.latent == "categorical" else self.stoch_dim
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,7 +108,7 @@ class CNNEncoder(nn.Module):
 
 
 class CNNDecoder(nn.Module):
-    """(h, z) features -> frame. (N, deter+stoch) -> (N, C, H, W), a linear (unsquashed) output.
+    """(h, z) features -> frame. (N, deter_dim + latent_size) -> (N, C, H, W), a linear (unsquashed) output.
 
     The output is the mean of a unit-variance Gaussian over pixels, so it is not passed through a
     sigmoid: near 0 and 1 a sigmoid's gradient vanishes and the model settles on blank frames
@@ -98,7 +119,7 @@ class CNNDecoder(nn.Module):
         super().__init__()
         self.side = config.image_size // 2**config.cnn_layers
         self.top_channels = config.cnn_depth * 2 ** (config.cnn_layers - 1)
-        self.proj = nn.Linear(config.deter_dim + config.stoch_dim, self.top_channels * self.side**2)
+        self.proj = nn.Linear(config.deter_dim + config.latent_size, self.top_channels * self.side**2)
         layers: list[nn.Module] = []
         channels = self.top_channels
         for i in reversed(range(config.cnn_layers)):
@@ -137,42 +158,49 @@ class LayerNormGRUCell(nn.Module):
 
 
 class RSSMState(NamedTuple):
-    """The model state at one time step: h (B, deter_dim) and z (B, stoch_dim)."""
+    """The model state at one time step: h (B, deter_dim) and z (B, latent_size)."""
 
     h: torch.Tensor
     z: torch.Tensor
 
 
-class Gaussian(NamedTuple):
-    """A diagonal Gaussian: mean and std, each (..., stoch_dim)."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def rsample(self) -> torch.Tensor:
-        """Reparameterised sample: mean + std * eps, so gradients flow into mean and std."""
-        return self.mean + self.std * torch.randn_like(self.std)
-
-
 @dataclass
 class RSSMOutput:
-    """What :meth:`RSSM.forward` returns for a (B, T) batch."""
+    """What :meth:`RSSM.forward` returns for a (B, T) batch.
+
+    ``prior`` and ``posterior`` are distributions (:mod:`rssm.distributions`) whose tensors have
+    batch shape (B, T). For the Gaussian latent, ``prior_mean``, ``prior_std``, ``post_mean`` and
+    ``post_std`` (B, T, stoch_dim) read their parameters.
+    """
 
     recon: torch.Tensor | None  # (B, T, C, H, W) decoded frames (None from ``imagine(decode=False)``)
-    prior_mean: torch.Tensor  # (B, T, stoch_dim)
-    prior_std: torch.Tensor  # (B, T, stoch_dim)
-    post_mean: torch.Tensor  # (B, T, stoch_dim); equals the prior when use_posterior=False
-    post_std: torch.Tensor  # (B, T, stoch_dim)
+    prior: Latent  # p(z_t | h_t) at every step
+    posterior: Latent  # q(z_t | h_t, e_t) at every step; the prior again when no frame was seen
     h: torch.Tensor  # (B, T, deter_dim)
-    z: torch.Tensor  # (B, T, stoch_dim), sampled from the posterior (or the prior)
+    z: torch.Tensor  # (B, T, latent_size), sampled from the posterior (or the prior), or its mode
+
+    def _gaussian(self, which: str, name: str) -> Gaussian:
+        dist = getattr(self, which)
+        if isinstance(dist, Gaussian):
+            return dist
+        raise AttributeError(f"RSSMOutput.{name}: only a Gaussian latent has a mean and a std; this model's "
+                             f"{which} is {type(dist).__name__} (use out.{which})")
 
     @property
-    def prior(self) -> Gaussian:
-        return Gaussian(self.prior_mean, self.prior_std)
+    def prior_mean(self) -> torch.Tensor:  # (B, T, stoch_dim)
+        return self._gaussian("prior", "prior_mean").mean
 
     @property
-    def posterior(self) -> Gaussian:
-        return Gaussian(self.post_mean, self.post_std)
+    def prior_std(self) -> torch.Tensor:  # (B, T, stoch_dim)
+        return self._gaussian("prior", "prior_std").std
+
+    @property
+    def post_mean(self) -> torch.Tensor:  # (B, T, stoch_dim); the prior's when no frame was seen
+        return self._gaussian("posterior", "post_mean").mean
+
+    @property
+    def post_std(self) -> torch.Tensor:  # (B, T, stoch_dim)
+        return self._gaussian("posterior", "post_std").std
 
 
 def shift_actions(actions: torch.Tensor) -> torch.Tensor:
@@ -193,45 +221,50 @@ class RSSM(nn.Module):
         self.config = config = config or RSSMConfig()
         self.encoder = CNNEncoder(config)
         self.decoder = CNNDecoder(config)
-        self.gru_input = nn.Sequential(nn.Linear(config.stoch_dim + config.action_dim, config.hidden_dim), nn.SiLU())
+        self.gru_input = nn.Sequential(nn.Linear(config.latent_size + config.action_dim, config.hidden_dim), nn.SiLU())
         if config.gru_layer_norm:
             self.gru: nn.Module = LayerNormGRUCell(config.hidden_dim, config.deter_dim)
         else:
             self.gru = nn.GRUCell(config.hidden_dim, config.deter_dim)
+        # the heads output a Gaussian's mean and raw std, or every categorical variable's logits
+        stats = config.latent_size if config.latent == "categorical" else 2 * config.stoch_dim
         self.prior_net = nn.Sequential(
-            nn.Linear(config.deter_dim, config.hidden_dim), nn.SiLU(), nn.Linear(config.hidden_dim, 2 * config.stoch_dim)
+            nn.Linear(config.deter_dim, config.hidden_dim), nn.SiLU(), nn.Linear(config.hidden_dim, stats)
         )
         self.posterior_net = nn.Sequential(
             nn.Linear(config.deter_dim + config.embed_dim, config.hidden_dim),
             nn.SiLU(),
-            nn.Linear(config.hidden_dim, 2 * config.stoch_dim),
+            nn.Linear(config.hidden_dim, stats),
         )
 
     # ----- one step -------------------------------------------------------------------------------
 
-    def _gaussian(self, raw: torch.Tensor) -> Gaussian:
-        mean, raw_std = raw.chunk(2, -1)
-        return Gaussian(mean, F.softplus(raw_std) + self.config.min_std)
+    def _distribution(self, raw: torch.Tensor) -> Latent:
+        """A head's output (B, stats) -> the latent distribution it parameterises."""
+        c = self.config
+        if c.latent == "categorical":
+            return Categorical.from_logits(raw, c.classes, c.unimix)
+        return Gaussian.from_raw(raw, c.min_std)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> RSSMState:
         """The state before frame 0: zeros, as in PlaNet and DreamerV2."""
         device = device or next(self.parameters()).device
         return RSSMState(
             torch.zeros(batch_size, self.config.deter_dim, device=device),
-            torch.zeros(batch_size, self.config.stoch_dim, device=device),
+            torch.zeros(batch_size, self.config.latent_size, device=device),
         )
 
-    def prior_step(self, state: RSSMState, prev_action: torch.Tensor) -> tuple[torch.Tensor, Gaussian]:
+    def prior_step(self, state: RSSMState, prev_action: torch.Tensor) -> tuple[torch.Tensor, Latent]:
         """Advance h by one frame and return (h_t, p(z_t | h_t)). prev_action: (B, action_dim)."""
         h = self.gru(self.gru_input(torch.cat([state.z, prev_action], -1)), state.h)  # (B, deter)
-        return h, self._gaussian(self.prior_net(h))
+        return h, self._distribution(self.prior_net(h))
 
-    def posterior(self, h: torch.Tensor, embed: torch.Tensor) -> Gaussian:
+    def posterior(self, h: torch.Tensor, embed: torch.Tensor) -> Latent:
         """q(z_t | h_t, e_t). h: (B, deter_dim), embed: (B, embed_dim)."""
-        return self._gaussian(self.posterior_net(torch.cat([h, embed], -1)))
+        return self._distribution(self.posterior_net(torch.cat([h, embed], -1)))
 
     def decode(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Render frames from states. h: (..., deter_dim), z: (..., stoch_dim) -> (..., C, H, W)."""
+        """Render frames from states. h: (..., deter_dim), z: (..., latent_size) -> (..., C, H, W)."""
         lead = h.shape[:-1]
         frames = self.decoder(torch.cat([h, z], -1).reshape(-1, h.shape[-1] + z.shape[-1]))
         return frames.view(*lead, *frames.shape[1:])
@@ -258,7 +291,8 @@ class RSSM(nn.Module):
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, sample: bool = True) -> RSSMOutput:
         """Filter frames with the posterior from the initial state. Shapes as in :meth:`forward`.
 
-        z_t is a posterior sample, or the posterior mean when ``sample`` is False (for evaluation).
+        z_t is a posterior sample, or the posterior's mode when ``sample`` is False (for evaluation): the
+        Gaussian's mean, or the categorical's most likely classes.
         """
         embeds = self.encode(obs)  # (B, T, E)
         prev_actions = shift_actions(actions)  # (B, T, A)
@@ -267,7 +301,7 @@ class RSSM(nn.Module):
         for t in range(obs.shape[1]):
             h, prior = self.prior_step(state, prev_actions[:, t])
             post = self.posterior(h, embeds[:, t])
-            state = RSSMState(h, post.rsample() if sample else post.mean)
+            state = RSSMState(h, post.sample() if sample else post.mode)
             steps.append((state, prior, post))
         return self._collect(steps)
 
@@ -277,28 +311,26 @@ class RSSM(nn.Module):
         """Roll the prior forward from ``state``, one frame per action, never looking at a frame.
 
         prev_actions: (B, N, action_dim); ``prev_actions[:, i]`` is the action taken just before the
-        i-th imagined frame. z is the prior's mean unless ``sample``. Returns an :class:`RSSMOutput`
+        i-th imagined frame. z is the prior's mode (the Gaussian's mean, the categorical's most likely
+        classes) unless ``sample``. Returns an :class:`RSSMOutput`
         with N frames whose posterior fields repeat the prior; ``decode=False`` skips rendering the
         frames (``recon`` is None), for losses that only need the latents.
         """
         steps = []
         for i in range(prev_actions.shape[1]):
             h, prior = self.prior_step(state, prev_actions[:, i])
-            state = RSSMState(h, prior.rsample() if sample else prior.mean)
+            state = RSSMState(h, prior.sample() if sample else prior.mode)
             steps.append((state, prior, prior))
         return self._collect(steps, decode)
 
-    def _collect(self, steps: list[tuple[RSSMState, Gaussian, Gaussian]], decode: bool = True) -> RSSMOutput:
+    def _collect(self, steps: list[tuple[RSSMState, Latent, Latent]], decode: bool = True) -> RSSMOutput:
         """Stack per-step (state, prior, posterior) along time and decode every frame at once."""
-        stack = lambda xs: torch.stack(xs, 1)  # noqa: E731  list of (B, D) -> (B, N, D)
-        h = stack([s.h for s, _, _ in steps])
-        z = stack([s.z for s, _, _ in steps])
+        h = torch.stack([s.h for s, _, _ in steps], 1)  # (B, N, deter_dim)
+        z = torch.stack([s.z for s, _, _ in steps], 1)  # (B, N, latent_size)
         return RSSMOutput(
             recon=self.decode(h, z) if decode else None,
-            prior_mean=stack([p.mean for _, p, _ in steps]),
-            prior_std=stack([p.std for _, p, _ in steps]),
-            post_mean=stack([q.mean for _, _, q in steps]),
-            post_std=stack([q.std for _, _, q in steps]),
+            prior=stack([p for _, p, _ in steps]),
+            posterior=stack([q for _, _, q in steps]),
             h=h,
             z=z,
         )
@@ -318,9 +350,10 @@ class RSSM(nn.Module):
         actions_future: (B, T-K, A), actions K..T-1. ``actions_context[:, K-1]`` takes frame K-1 to
         frame K, so it drives the first prediction; the last future action is never used.
 
-        Returns (B, T-K, C, H, W) with ``pred[:, i]`` predicting frame K+i, using the prior's mean
-        (or one sample if ``sample``). With ``num_samples=S`` returns S sampled futures,
-        (S, B, T-K, C, H, W).
+        Returns (B, T-K, C, H, W) with ``pred[:, i]`` predicting frame K+i, using the prior's mode (the
+        Gaussian's mean, or the categorical's most likely classes), or one sample if ``sample``. With
+        ``num_samples=S`` returns S sampled futures, (S, B, T-K, C, H, W). The context is filtered with
+        the posterior's mode either way.
         """
         if isinstance(K, bool) or not isinstance(K, int) or K < 1:
             raise ValueError(f"K={K!r}: must be a positive int (the number of context frames)")

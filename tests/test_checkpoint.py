@@ -93,3 +93,51 @@ def test_data_config_survives_with_non_default_values(tmp_path, small_model):
     config = MovingDotConfig(grid_size=16, seq_len=9, use_occlusion=False, dot_sigma=1.5)
     path = _save(tmp_path, small_model, config)
     assert load_checkpoint(path).data_config == config
+
+
+def test_a_categorical_model_round_trips_with_its_latent(tmp_path, small_model_config, small_data_config, small_batch):
+    from dataclasses import replace
+
+    from rssm.model import RSSM
+
+    model = RSSM(replace(small_model_config, latent="categorical", classes=6, unimix=0.05)).eval()
+    loaded = load_checkpoint(_save(tmp_path, model, small_data_config))
+    assert loaded.model.config == model.config
+    assert (loaded.model.config.latent, loaded.model.config.classes, loaded.model.config.unimix) == ("categorical", 6, 0.05)
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    with torch.no_grad():
+        for a, b in ((model.observe(obs, actions, sample=False), loaded.model.observe(obs, actions, sample=False)),):
+            torch.testing.assert_close(a.recon, b.recon)
+            torch.testing.assert_close(a.posterior.logits, b.posterior.logits)
+        torch.testing.assert_close(model.open_loop_rollout(obs[:, :4], actions[:, :4], actions[:, 4:], 4),
+                                   loaded.model.open_loop_rollout(obs[:, :4], actions[:, :4], actions[:, 4:], 4))
+
+
+def test_a_checkpoint_written_before_the_latent_choice_loads_as_a_gaussian_model(tmp_path, small_model, small_data_config):
+    path = _save(tmp_path, small_model, small_data_config)
+    payload = torch.load(path, weights_only=True)
+    for name in ("latent", "classes", "unimix"):
+        del payload["model_config"][name]
+    torch.save(payload, path)
+    assert load_checkpoint(path).model.config == small_model.config
+
+
+def test_a_checkpoint_of_one_latent_refuses_the_weights_of_the_other(tmp_path, small_model, small_data_config):
+    path = _save(tmp_path, small_model, small_data_config)
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"]["latent"] = "categorical"
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="incompatible"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name, latent", [("gaussian_pair", "gaussian"), ("categorical_pair", "categorical")])
+def test_chapter_9s_pair_ships_small_with_its_latent_and_the_same_recipe(name, latent):
+    from rssm.checkpoint import PRETRAINED, load_pretrained
+
+    assert PRETRAINED[name].stat().st_size < 5 * 2**20
+    checkpoint = load_pretrained(name)
+    other = load_pretrained("categorical_pair" if latent == "gaussian" else "gaussian_pair")
+    assert checkpoint.model.config.latent == latent and checkpoint.data_config.use_occlusion
+    assert checkpoint.train_config == other.train_config and checkpoint.data_config == other.data_config
+    assert checkpoint.step == other.step == len(checkpoint.history["loss"]) == 4000

@@ -268,3 +268,75 @@ def test_the_old_home_still_exports_the_losses():
 
     for name in ("kl_balance", "gaussian_kl", "reconstruction_loss", "foreground"):
         assert getattr(rssm.utils, name) is getattr(rssm.losses, name)
+
+
+# ----- the balanced KL for either latent (chapter 9) ---------------------------------------------------
+
+
+def _categoricals(seed: int = 0, shape=(4, 5), variables: int = 3, classes: int = 6):
+    from rssm.distributions import Categorical
+
+    g = torch.Generator().manual_seed(seed)
+    post_raw = (2 * torch.randn(*shape, variables * classes, generator=g)).requires_grad_()
+    prior_raw = (2 * torch.randn(*shape, variables * classes, generator=g)).requires_grad_()
+    return post_raw, prior_raw, lambda raw: Categorical.from_logits(raw, classes)
+
+
+def test_balanced_kl_of_gaussians_is_kl_balance_of_their_parameters():
+    from rssm.distributions import Gaussian
+    from rssm.losses import balanced_kl
+
+    post_mean, post_std, prior_mean, prior_std = _params()
+    for free_bits, mode in ((0.0, "step"), (1.0, "step"), (2.0, "batch")):
+        expected = kl_balance(post_mean, post_std, prior_mean, prior_std, 0.8, free_bits, mode)
+        got = balanced_kl(Gaussian(post_mean, post_std), Gaussian(prior_mean, prior_std), 0.8, free_bits, mode)
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize("balance", [0.8, 0.0, 1.0])
+def test_balance_splits_the_categorical_gradient_between_prior_and_posterior(balance):
+    from rssm.losses import balanced_kl
+
+    post_raw, prior_raw, dist = _categoricals()
+    loss, kl = balanced_kl(dist(post_raw), dist(prior_raw), balance=balance, free_bits=0.0)
+    loss.backward()
+    plain_post, plain_prior = (x.detach().clone().requires_grad_() for x in (post_raw, prior_raw))
+    dist(plain_post).kl(dist(plain_prior)).mean().backward()
+    torch.testing.assert_close(prior_raw.grad, balance * plain_prior.grad)
+    torch.testing.assert_close(post_raw.grad, (1 - balance) * plain_post.grad)
+    torch.testing.assert_close(loss, kl.mean())
+
+
+def test_free_bits_clamp_the_categorical_kl_of_each_step():
+    from rssm.losses import balanced_kl
+
+    post_raw, prior_raw, dist = _categoricals()
+    with torch.no_grad():
+        post_raw[0, 0] = prior_raw[0, 0]  # step (0, 0) costs nothing: under the floor
+    loss, kl = balanced_kl(dist(post_raw), dist(prior_raw), free_bits=1.0)
+    assert kl[0, 0] < 1e-5 and (kl > 1.0).any()
+    assert loss.item() == pytest.approx(kl.clamp(min=1.0).mean().item(), rel=1e-5)
+    loss.backward()
+    assert prior_raw.grad[0, 0].abs().max() == 0 and post_raw.grad[0, 0].abs().max() == 0
+
+
+def test_balanced_kl_refuses_a_gaussian_against_a_categorical():
+    from rssm.distributions import Gaussian
+    from rssm.losses import balanced_kl
+
+    post_raw, prior_raw, dist = _categoricals()
+    post_mean, post_std, _, _ = _params()
+    with pytest.raises(ValueError, match="one kind"):
+        balanced_kl(Gaussian(post_mean, post_std), dist(prior_raw))
+
+
+@pytest.mark.parametrize("overshoot_mode", ["latent", "pixels"])
+def test_the_objective_trains_a_categorical_model_with_and_without_overshooting(overshoot_mode):
+    model = RSSM(RSSMConfig(**{**TINY_MODEL, "latent": "categorical", "classes": 4}))
+    _, obs, actions = tiny_batch()
+    for weight in (0.0, 1.0):
+        model.zero_grad()
+        loss, parts = compute_loss(model, obs, actions, tiny_loss_config(overshoot=weight, overshoot_mode=overshoot_mode))
+        loss.backward()
+        assert torch.isfinite(loss) and parts["kl"] > 0 and (weight == 0 or parts["overshoot"] > 0)
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rssm.model import RSSM, RSSMConfig, shift_actions
+from rssm.model import RSSM, RSSMConfig, RSSMState, shift_actions
 
 
 def test_forward_returns_every_part_with_its_shape(small_model, small_batch):
@@ -133,3 +133,123 @@ def test_the_same_batch_gives_the_same_states_whatever_came_before(small_model, 
         small_model.observe(other["obs"], other["actions"], sample=False)
         again = small_model.observe(small_batch["obs"], small_batch["actions"], sample=False)
     torch.testing.assert_close(first.h, again.h)
+
+
+# ----- the categorical latent (chapter 9) ---------------------------------------------------------
+
+
+@pytest.fixture
+def categorical_model(small_model_config):
+    from dataclasses import replace
+
+    return RSSM(replace(small_model_config, latent="categorical", classes=5))
+
+
+def test_an_unknown_latent_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match="latent='bernoulli'"):
+        RSSMConfig(latent="bernoulli")
+
+
+@pytest.mark.parametrize("field, value", [("classes", 1), ("classes", 0), ("unimix", 1.0), ("unimix", -0.1)])
+def test_bad_categorical_settings_raise_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        RSSMConfig(latent="categorical", **{field: value})
+
+
+def test_the_latent_size_is_stoch_dim_or_variables_times_classes():
+    assert RSSMConfig(stoch_dim=16).latent_size == 16
+    assert RSSMConfig(stoch_dim=16, latent="categorical", classes=32).latent_size == 512
+
+
+def test_a_categorical_forward_returns_every_part_with_its_shape(categorical_model, small_batch):
+    from rssm.distributions import Categorical
+
+    out = categorical_model(small_batch["obs"], small_batch["actions"])
+    B, T = small_batch["obs"].shape[:2]
+    c = categorical_model.config
+    assert out.recon.shape == (B, T, 1, 16, 16)
+    assert out.h.shape == (B, T, c.deter_dim)
+    assert out.z.shape == (B, T, c.stoch_dim * c.classes)
+    for dist in (out.prior, out.posterior):
+        assert isinstance(dist, Categorical) and dist.logits.shape == (B, T, c.stoch_dim, c.classes)
+    assert torch.equal(out.z.unflatten(-1, (c.stoch_dim, c.classes)).sum(-1), torch.ones(B, T, c.stoch_dim))
+    with pytest.raises(AttributeError, match="use out.prior"):
+        out.prior_mean  # noqa: B018
+
+
+def test_the_categorical_mean_path_uses_the_most_likely_class(categorical_model, small_batch):
+    c = categorical_model.config
+    with torch.no_grad():
+        out = categorical_model.observe(small_batch["obs"], small_batch["actions"], sample=False)
+        dream = categorical_model.imagine(categorical_model.initial_state(3), small_batch["actions"])
+    for z, dist in ((out.z, out.posterior), (dream.z, dream.prior)):
+        chosen = z.unflatten(-1, (c.stoch_dim, c.classes)).argmax(-1)
+        assert torch.equal(chosen, dist.logits.argmax(-1))
+
+
+def test_straight_through_gradients_reach_the_encoder(categorical_model, small_batch):
+    """The encoder reaches the frames only through the sampled one-hot z: the reconstruction's
+    gradient gets there through the straight-through estimator, or not at all."""
+    out = categorical_model(small_batch["obs"], small_batch["actions"])
+    ((out.recon - small_batch["obs"]) ** 2).sum().backward()
+    grads = [p.grad for p in categorical_model.encoder.parameters()]
+    assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
+
+
+def test_categorical_rollouts_give_the_mean_path_or_sampled_futures(categorical_model, small_batch):
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    K, T = 4, obs.shape[1]
+    with torch.no_grad():
+        mean_path = categorical_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)
+        again = categorical_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)
+        one = categorical_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K, sample=True)
+        futures = categorical_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K, num_samples=5)
+    assert mean_path.shape == one.shape == (obs.shape[0], T - K, 1, 16, 16)
+    torch.testing.assert_close(mean_path, again)
+    assert futures.shape == (5, obs.shape[0], T - K, 1, 16, 16)
+    assert not torch.allclose(futures[0], futures[1])
+
+
+def test_a_categorical_rollout_cannot_see_the_frames_it_predicts(categorical_model, small_batch):
+    obs, actions = small_batch["obs"], small_batch["actions"]
+    K, i = 4, 3
+    future = actions[:, K:].clone()
+    future[:, i] += 2.0  # first reaches pred[:, i + 1]
+    with torch.no_grad():
+        a = categorical_model.open_loop_rollout(obs[:, :K], actions[:, :K], actions[:, K:], K)
+        b = categorical_model.open_loop_rollout(obs[:, :K], actions[:, :K], future, K)
+    torch.testing.assert_close(a[:, : i + 1], b[:, : i + 1])
+
+
+@pytest.mark.parametrize(
+    "obs_shape, act_shape, match",
+    [((3, 12, 16, 16), (3, 12, 2), "obs: expected shape"), ((3, 12, 1, 16, 16), (3, 11, 2), "must match")],
+)
+def test_a_categorical_model_refuses_bad_shapes_as_the_gaussian_does(categorical_model, obs_shape, act_shape, match):
+    with pytest.raises(ValueError, match=match):
+        categorical_model(torch.zeros(obs_shape), torch.zeros(act_shape))
+
+
+def test_the_gaussian_path_is_unchanged(small_model, small_batch):
+    """The Gaussian model keeps its layer sizes, its output fields and the reparameterised sampling."""
+    c = small_model.config
+    assert c.latent == "gaussian"
+    assert small_model.gru_input[0].in_features == c.stoch_dim + c.action_dim
+    assert small_model.prior_net[-1].out_features == small_model.posterior_net[-1].out_features == 2 * c.stoch_dim
+    assert small_model.decoder.proj.in_features == c.deter_dim + c.stoch_dim
+    torch.manual_seed(2)
+    out = small_model(small_batch["obs"], small_batch["actions"])
+    assert torch.equal(out.prior_mean, out.prior.mean) and torch.equal(out.post_std, out.posterior.std)
+    torch.manual_seed(2)  # by hand: the posterior's mean + std * noise at every step
+    embeds, state = small_model.encode(small_batch["obs"]), small_model.initial_state(3)
+    prev = shift_actions(small_batch["actions"])
+    for t in range(small_batch["obs"].shape[1]):
+        h, _ = small_model.prior_step(state, prev[:, t])
+        post = small_model.posterior(h, embeds[:, t])
+        state = RSSMState(h, post.mean + post.std * torch.randn_like(post.std))
+        torch.testing.assert_close(state.z, out.z[:, t])
+
+
+def test_a_config_saved_before_the_latent_choice_loads_as_the_gaussian():
+    old = {k: v for k, v in RSSMConfig().to_dict().items() if k not in ("latent", "classes", "unimix")}
+    assert RSSMConfig.from_dict(old) == RSSMConfig()
