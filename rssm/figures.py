@@ -239,3 +239,40 @@ def write_training_figures(model: RSSM, data_config: MovingDotConfig, K: int, ou
         save_figure(plot_reconstructions(obs, recon), output_dir / f"recon_epoch{tag}.png")
         save_figure(plot_open_loop_report(obs, pred, K), output_dir / f"rollout_epoch{tag}.png")
     model.train(was_training)
+
+
+# ----- marks: true positions on frames, hidden frames on a time axis (chapter 6) ----------------
+
+
+def mark_positions(fig: Figure, positions: Frames, color: str | None = None, size: float = 8) -> Figure:
+    """Ring one position on each frame of a :func:`plot_frames` figure and return ``fig``.
+
+    positions: (N, 2) in pixels (x = column, y = row), one per drawn frame in the figure's order
+    (row by row), e.g. where the dot really is, also while an occluder hides it. ``color`` defaults
+    to :data:`rssm.style.MARKER_COLOR`; ``size`` is the ring's diameter in points. The frames keep
+    their limits. Raises ValueError when the number of positions differs from the number of frames.
+    """
+    from rssm.style import MARKER_COLOR
+
+    if isinstance(positions, torch.Tensor):
+        positions = positions.detach().cpu().numpy()
+    positions = np.asarray(positions, dtype=float)
+    axes = [ax for ax in fig.axes if ax.images]  # the panels that show a frame
+    if positions.shape != (len(axes), 2):
+        raise ValueError(f"positions: expected shape ({len(axes)}, 2), one per frame, got {positions.shape}")
+    for ax, (x, y) in zip(axes, positions):
+        limits = ax.get_xlim(), ax.get_ylim()
+        ax.plot([x], [y], "o", ms=size, mfc="none", mec=color or MARKER_COLOR, mew=1.2)
+        ax.set_xlim(limits[0])
+        ax.set_ylim(limits[1])
+    return fig
+
+
+def shade_hidden(ax: plt.Axes, visible: torch.Tensor | np.ndarray, start: int = 0, color: str = "0.88") -> None:
+    """Shade the frames where ``visible`` (T,) is False on a time axis whose frame i sits at x = start + i.
+
+    Each hidden frame gets a band from start + i - 0.5 to start + i + 0.5, drawn behind the lines.
+    """
+    hidden = ~np.asarray(visible.cpu() if isinstance(visible, torch.Tensor) else visible, dtype=bool)
+    for i in np.flatnonzero(hidden):
+        ax.axvspan(start + i - 0.5, start + i + 0.5, color=color, lw=0, zorder=0)
