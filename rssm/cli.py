@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rssm-train",
         description="Train an RSSM on the moving-dot world and write model.pt, figures and an open-loop report.",
-        epilog="An epoch is one pass over --train_sequences fixed training sequences (1024 -> 32 steps at batch 32).",
+        epilog="An epoch is one pass over --train_sequences fixed training sequences (2560 -> 80 steps at batch 32, so --epochs 100 is 8,000 steps).",
     )
     parser.add_argument("--output_dir", default="outputs", help="where model.pt and the figures go (default: outputs)")
     parser.add_argument("--viz_interval", type=int, default=10, help="write recon/rollout figures every N epochs (default: 10)")
@@ -114,7 +114,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[MovingDotConfig, RSSMCo
     data_config = MovingDotConfig(**{name: values[name] for name in WORLD_FIELDS})
     sizes = {name: values[name] for name in MODEL_FIELDS if values[name] is not None}
     model_config = RSSMConfig(image_size=data_config.grid_size, **sizes)
-    config = TrainConfig(**{f.name: values[f.name] for f in dataclasses.fields(TrainConfig)})
+    config = TrainConfig(**{f.name: values[f.name] for f in dataclasses.fields(TrainConfig)}).for_world(data_config)
     return data_config, model_config, config, sizes
 
 

@@ -15,21 +15,24 @@ varies them. Everything that decides what a training step minimises lives here:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Literal, Self
 
 import torch
 
+from rssm.dataset import MovingDotConfig
 from rssm.distributions import Gaussian, Latent, gaussian_kl
 from rssm.model import RSSM, RSSMState
 
 __all__ = [  # gaussian_kl lives in rssm.distributions and is still importable from here
-    "FreeBitsMode", "LossConfig", "Objective", "OvershootMode", "ReconstructionLoss", "balanced_kl", "compute_loss",
+    "DOT_WEIGHT_FINAL", "FreeBitsMode", "LossConfig", "Objective", "OvershootMode", "ReconstructionLoss", "balanced_kl", "compute_loss",
     "dot_weight_at", "foreground", "gaussian_kl", "kl_balance", "reconstruction_loss", "training_objective",
 ]
 
 FreeBitsMode = Literal["step", "batch"]
+DOT_WEIGHT_FINAL = {True: 5.0, False: 1.0}  # the foreground weight after its decay, by world.use_occlusion
 OvershootMode = Literal["latent", "pixels"]
 
 
@@ -42,7 +45,7 @@ class LossConfig:
     free_bits: float = 1.0  # nats of KL per step that are free
     free_bits_mode: FreeBitsMode = "step"  # "step" (DreamerV3) or "batch" (DreamerV2's free_avg)
     dot_weight: float = 30.0  # extra weight on the moving (dot) pixels: escapes the blank-frame plateau
-    dot_weight_final: float = 1.0  # the foreground weight after its geometric decay
+    dot_weight_final: float | None = None  # the foreground weight after its decay; None: 5 with occluders, 1 without
     dot_weight_decay_start: int = 200  # step at which the foreground weight starts to decay (the dot is drawn by then)
     dot_weight_decay_end: int = 800  # step at which it reaches dot_weight_final
     overshoot: float = 0.0  # weight of the open-loop (overshooting) term from frame K of each window (0: off)
@@ -55,13 +58,26 @@ class LossConfig:
         if self.dot_weight_decay_end < self.dot_weight_decay_start:
             raise self._bad("dot_weight_decay_end", f"must be at least dot_weight_decay_start={self.dot_weight_decay_start}")
         for name in ("beta", "free_bits", "dot_weight", "dot_weight_final", "kl_balance", "overshoot"):
-            self._check_number(name)
+            if not (name == "dot_weight_final" and self.dot_weight_final is None):
+                self._check_number(name)
         if self.kl_balance > 1:
             raise self._bad("kl_balance", "must be in [0, 1]")
         if self.free_bits_mode not in ("step", "batch"):
             raise self._bad("free_bits_mode", "must be 'step' or 'batch'")
         if self.overshoot_mode not in ("latent", "pixels"):
             raise self._bad("overshoot_mode", "must be 'latent' or 'pixels'")
+
+    def for_world(self, world: MovingDotConfig) -> Self:
+        """This config with the settings left to the world (None) filled in for ``world``.
+
+        ``dot_weight_final`` becomes :data:`DOT_WEIGHT_FINAL` ``[world.use_occlusion]``: 5 with
+        occluders, 1 without. Once the foreground weight has decayed to 1, the dot's few pixels count
+        for little next to the gray occluders, and with occluders on the model learned the dot's
+        dynamics more slowly (``book/ablations.md``). ``rssm.train.train`` calls this.
+        """
+        if self.dot_weight_final is not None:
+            return self
+        return dataclasses.replace(self, dot_weight_final=DOT_WEIGHT_FINAL[world.use_occlusion])
 
     # Field checks shared with TrainConfig, which extends this class.
 
@@ -249,6 +265,8 @@ def dot_weight_at(step: int, config: LossConfig) -> float:
     the model draws the dot it distorts the likelihood: with w = 30 the dot's pixels count ~31 times,
     which makes the KL term ~31 times cheaper than beta says and leaves the prior slack (chapter 4).
     """
+    if config.dot_weight_final is None:
+        raise ValueError("dot_weight_final=None depends on the world: use config.for_world(world) first")
     start, end, w0, w1 = config.dot_weight_decay_start, config.dot_weight_decay_end, config.dot_weight, config.dot_weight_final
     if step <= start or w0 == w1:
         return w0

@@ -1,7 +1,7 @@
 """Training: ``train(...)``, the loop that the notebooks, the ``rssm-train`` CLI and the benchmarks call.
 
-An epoch is one pass over a fixed training set of ``train_sequences`` sequences (1024 by default,
-so 32 gradient steps at batch size 32). Each step trains on a random window of ``chunk_len`` frames
+An epoch is one pass over a fixed training set of ``train_sequences`` sequences (2560 by default,
+so 80 gradient steps at batch size 32: ``--epochs 100`` is 8,000 steps). Each step trains on a random window of ``chunk_len`` frames
 from every sequence in the batch (the fast CPU recipe, see chapter 4 and ``book/ablations.md``).
 
 What a step minimises is the objective of :mod:`rssm.losses` (reconstruction + beta * balanced KL
@@ -49,7 +49,7 @@ class TrainConfig(LossConfig):
     warmup_steps: int = 100  # linear learning-rate warm-up, in steps
     lr_final: float = 0.1  # cosine decay to lr * lr_final over the run's budget (1: constant)
     grad_clip: float = 100.0  # clip the global gradient norm at this value
-    train_sequences: int = 1024  # size of the fixed training set (an epoch is one pass over it)
+    train_sequences: int = 2560  # size of the fixed training set (an epoch is one pass over it)
     chunk_len: int | None = 32  # train on random windows of this many frames (None or 0: whole sequences)
     max_steps: int | None = None  # stop after this many gradient steps in all
     max_minutes: float | None = None  # stop cleanly after this many minutes of this run, and save
@@ -185,7 +185,7 @@ def train(
     MAX_NONFINITE_STEPS in a row, :class:`NonFiniteLossError` stops the run with its last finite weights.
     """
     data_config = data_config or MovingDotConfig()
-    config = config or TrainConfig()
+    config = (config or TrainConfig()).for_world(data_config)  # settings left to the world, filled in
     torch_device = resolve_device(device)
     state = start_state(data_config, model_config, config, model, resume, torch_device)
     model, history = state.model, state.history

@@ -1205,7 +1205,8 @@ def schedule_plot(
 
 
 def draw_training_step(t: TrainConfig | None = None, d: MovingDotConfig | None = None) -> Svg:
-    t, d = t or TrainConfig(), d or MovingDotConfig()
+    d = d or MovingDotConfig()
+    t = (t or TrainConfig()).for_world(d)
     window = min(t.chunk_len or d.seq_len, d.seq_len)
     steps_per_epoch = t.train_sequences // t.batch_size
     total = t.epochs * steps_per_epoch

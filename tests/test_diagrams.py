@@ -180,6 +180,7 @@ def test_training_diagrams_follow_another_train_config(script: ModuleType) -> No
         chunk_len=48,
         grad_clip=50.0,
         warmup_steps=300,
+        train_sequences=1024,  # 6,400 steps in all: at 16,000 the labels at steps 200 and 800 would touch
     )
     kl = script.draw_kl_balancing(t)
     assert kl.check_layout() == []

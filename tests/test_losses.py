@@ -340,3 +340,16 @@ def test_the_objective_trains_a_categorical_model_with_and_without_overshooting(
         loss.backward()
         assert torch.isfinite(loss) and parts["kl"] > 0 and (weight == 0 or parts["overshoot"] > 0)
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_the_final_dot_weight_left_to_the_world_is_5_with_occluders_and_1_without():
+    from rssm.dataset import MovingDotConfig
+
+    config = LossConfig()
+    assert config.dot_weight_final is None
+    assert config.for_world(MovingDotConfig(use_occlusion=True)).dot_weight_final == 5.0
+    assert config.for_world(MovingDotConfig(use_occlusion=False)).dot_weight_final == 1.0
+    chosen = LossConfig(dot_weight_final=2.0)
+    assert chosen.for_world(MovingDotConfig()) is chosen  # a value the user chose is kept
+    with pytest.raises(ValueError, match="for_world"):
+        dot_weight_at(1000, config)

@@ -253,3 +253,37 @@ def test_the_gaussian_path_is_unchanged(small_model, small_batch):
 def test_a_config_saved_before_the_latent_choice_loads_as_the_gaussian():
     old = {k: v for k, v in RSSMConfig().to_dict().items() if k not in ("latent", "classes", "unimix")}
     assert RSSMConfig.from_dict(old) == RSSMConfig()
+
+
+@pytest.mark.parametrize("latent", ["gaussian", "categorical"])
+@pytest.mark.parametrize("sample", [True, False])
+def test_the_fast_filter_matches_the_step_by_step_loop(latent: str, sample: bool):
+    """observe() takes the prior and the input layers' frame halves out of its loop: same values up to
+    float rounding, same random draws, as prior_step then posterior frame by frame."""
+    from rssm.model import shift_actions
+
+    torch.manual_seed(0)
+    model = RSSM(RSSMConfig(latent=latent, deter_dim=32, stoch_dim=8, hidden_dim=24, classes=4))
+    obs, actions = torch.rand(3, 7, 1, 32, 32), torch.randn(3, 7, 2)
+    torch.manual_seed(1)
+    fast = model.observe(obs, actions, sample=sample)
+    torch.manual_seed(1)
+    slow = model._observe_stepwise(model.encode(obs), shift_actions(actions), sample)
+    torch.testing.assert_close(fast.z, slow.z, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast.recon, slow.recon, atol=1e-5, rtol=1e-5)
+    assert fast.prior.kl(slow.prior).abs().max() < 1e-5
+    assert fast.posterior.kl(slow.posterior).abs().max() < 1e-5
+
+
+def test_a_subclass_that_changes_a_step_is_filtered_step_by_step():
+    """The bug zoo overrides prior_step or posterior: observe() must honour the override."""
+    calls = []
+
+    class Counting(RSSM):
+        def prior_step(self, state, prev_action):
+            calls.append(1)
+            return super().prior_step(state, prev_action)
+
+    model = Counting(RSSMConfig(deter_dim=32, stoch_dim=8, hidden_dim=24))
+    model.observe(torch.rand(2, 5, 1, 32, 32), torch.randn(2, 5, 2))
+    assert len(calls) == 5
