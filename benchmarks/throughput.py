@@ -36,7 +36,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no_channels_last", action="store_true")
     for name in MODEL_FIELDS:
-        parser.add_argument(f"--{name}", type=int, default=getattr(RSSMConfig(), name))
+        default = getattr(RSSMConfig(), name)
+        parser.add_argument(f"--{name}", type=type(default), default=default)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (as rssm-train --device)")
     args = parser.parse_args()
     device = resolve_device(args.device)

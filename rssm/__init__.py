@@ -2,11 +2,14 @@
 
 The package mirrors the book's chapters, in layers whose imports point down:
 
-- the world ``dataset`` (ch. 1) and the ``model`` (ch. 2-3);
+- the world ``dataset`` (ch. 1), the latents ``distributions`` (Gaussian and categorical; ch. 9) and
+  the ``model`` (ch. 2-3);
 - the objective ``losses`` (ch. 4, 7); ``utils`` (seeding, devices);
 - ``evaluate`` (open-loop protocol, baselines, probes; ch. 5-6) and ``checkpoint``;
+- ``planning`` (ch. 10): model-predictive control with the cross-entropy method in the learned model;
 - pictures: ``style`` (the book-wide figure style), ``figures``, ``players`` (kernel-free animations)
-  and ``widgets`` (live explorers);
+  and ``widgets`` (live explorers); ``export`` (the model as ONNX graphs for the Play page) and
+  ``play`` (the same player as a notebook widget);
 - ``train`` (the loop) and, on top, ``cli`` (the ``rssm-train`` command line).
 """
 
