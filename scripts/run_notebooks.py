@@ -20,6 +20,18 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 
+def merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of one name: the kernel may split one print in two, and the
+    site would show the second half as a box of its own. nbval compares the joined text alike."""
+    merged: list = []
+    for output in outputs:
+        if merged and output.output_type == "stream" and merged[-1].output_type == "stream" and merged[-1].name == output.name:
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def run(path: Path, timeout: int) -> float:
     """Execute ``path`` in place; returns the seconds it took. Raises CellExecutionError on a failing cell."""
     notebook = nbformat.read(path, as_version=4)
@@ -29,6 +41,9 @@ def run(path: Path, timeout: int) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     notebook.metadata.pop("widgets", None)  # the widgets' saved state: the website shows a note instead
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     tmp = path.with_name(f".{path.name}.tmp")
     nbformat.write(notebook, tmp)
     tmp.replace(path)
