@@ -11,6 +11,9 @@ Minutes depend on the machine, and on what else it is doing: run one at a time o
     python benchmarks/laptop_recipe.py -- --max_minutes 10                   # occluders on, every default
     python benchmarks/laptop_recipe.py -- --epochs 100                       # the seed's command
     python benchmarks/laptop_recipe.py --seeds 42 43 44 -- --max_minutes 5 --no_occlusion
+
+``--record`` appends each run's line to a file as well: the book's figures are read from
+``rssm/measurements/laptop_recipe.jsonl`` (chapter 4 shows them).
 """
 
 from __future__ import annotations
@@ -64,6 +67,14 @@ def run_once(flags: list[str], seed: int, keep: Path | None) -> dict:
     }
 
 
+def append_line(path: Path, line: str) -> None:
+    """Add one line to ``path`` through a temporary file, so that the file is never half-written."""
+    before = path.read_text() if path.exists() else ""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(before + line + "\n")
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ours, flags = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
@@ -71,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog="Flags after -- go to rssm-train unchanged (not --seed or --output_dir).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="training seeds, one run each (default: 42)")
     parser.add_argument("--keep", type=Path, default=None, help="copy each run's model.pt here as seedN.pt")
+    parser.add_argument("--record", type=Path, default=None, help="also append each run's JSON line to this file")
     args = parser.parse_args(ours)
     for flag in ("--seed", "--output_dir"):
         if flag in flags:
@@ -79,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         rows.append(run_once(flags, seed, args.keep))
         print(json.dumps(rows[-1]), flush=True)
+        if args.record is not None:
+            append_line(args.record, json.dumps(rows[-1]))
     if len(rows) > 1:
         errors = torch.tensor([row["h10_px"] for row in rows])
         print(json.dumps({"runs": len(rows), "h10_px_mean": round(errors.mean().item(), 3),
