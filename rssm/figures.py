@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from rssm.dataset import MovingDotConfig
 from rssm.evaluate import VALIDATION, OpenLoopReport
 from rssm.model import RSSM
-from rssm.style import COLORS, COLUMN_WIDTH, DPI, FRAMES_PER_ROW, LABELS, Frames, as_frames, draw_frame, figure_size
+from rssm.style import (COLORS, COLUMN_WIDTH, DPI, FRAMES_PER_ROW, LABELS, MARKER_COLOR, Frames, as_frames, draw_frame,
+                        figure_size)
 
 CONTEXT_TEXT = "context:\nthe model\nsees this frame"  # what a prediction panel says during the context
 
@@ -252,8 +253,6 @@ def mark_positions(fig: Figure, positions: Frames, color: str | None = None, siz
     to :data:`rssm.style.MARKER_COLOR`; ``size`` is the ring's diameter in points. The frames keep
     their limits. Raises ValueError when the number of positions differs from the number of frames.
     """
-    from rssm.style import MARKER_COLOR
-
     if isinstance(positions, torch.Tensor):
         positions = positions.detach().cpu().numpy()
     positions = np.asarray(positions, dtype=float)

@@ -20,6 +20,7 @@ predicted from ``actions[:, t-1]``; at t = 0 the previous action and state are z
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+import typing
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -28,7 +29,8 @@ from torch.nn import functional as F
 
 from rssm.distributions import Categorical, Gaussian, Latent, stack
 
-LATENTS = ("gaussian", "categorical")
+LatentKind = Literal["gaussian", "categorical"]
+LATENTS: tuple[str, ...] = typing.get_args(LatentKind)  # the kinds of z the model knows
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class RSSMConfig:
     cnn_layers: int = 3  # stride-2 conv layers: 32x32 -> 4x4 with 3 layers
     min_std: float = 0.1  # floor on the std of prior and posterior (PlaNet uses 0.1)
     gru_layer_norm: bool = True  # LayerNorm inside the GRU (DreamerV2/V3); False gives nn.GRUCell
-    latent: Literal["gaussian", "categorical"] = "gaussian"  # z: a diagonal Gaussian, or one-hot categoricals (chapter 9)
+    latent: LatentKind = "gaussian"  # z: a diagonal Gaussian, or one-hot categoricals (chapter 9)
     classes: int = 32  # classes of each categorical variable (not used by the Gaussian latent)
     unimix: float = 0.01  # share of a uniform distribution mixed into each categorical (DreamerV3)
 
@@ -60,7 +62,7 @@ class RSSMConfig:
         if not isinstance(self.gru_layer_norm, bool):
             raise ValueError(f"RSSMConfig.gru_layer_norm={self.gru_layer_norm!r}: must be True or False")
         if self.latent not in LATENTS:
-            raise ValueError(f"RSSMConfig.latent={self.latent!r}: unknown latent, must be 'gaussian' or 'categorical'")
+            raise ValueError(f"RSSMConfig.latent={self.latent!r}: unknown latent, must be one of {LATENTS}")
         if self.latent == "categorical" and self.classes < 2:
             raise ValueError(f"RSSMConfig.classes={self.classes!r}: a categorical variable needs 2 classes or more")
         if isinstance(self.unimix, bool) or not isinstance(self.unimix, (int, float)) or not 0 <= self.unimix < 1:
