@@ -39,7 +39,7 @@ PROGRAM = "laptop_recipe"
 def run_once(flags: list[str], seed: int, keep: Path | None) -> dict:
     """``rssm-train --seed SEED FLAGS`` in a fresh folder: its wall time, steps and horizon-10 error."""
     folder = Path(tempfile.mkdtemp(prefix="laptop_recipe_"))
-    command = [sys.executable, "-m", "rssm.train", "--seed", str(seed), "--output_dir", str(folder), *flags]
+    command = [sys.executable, "-m", "rssm.cli", "--seed", str(seed), "--output_dir", str(folder), *flags]
     started = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     minutes = (time.perf_counter() - started) / 60

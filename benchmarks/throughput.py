@@ -19,10 +19,10 @@ import time
 
 import torch
 
+from rssm.cli import MODEL_FIELDS, add_fields
 from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
-from rssm.model import RSSM, RSSMConfig
-from rssm.cli import MODEL_FIELDS
 from rssm.losses import compute_loss
+from rssm.model import RSSM, RSSMConfig
 from rssm.train import TrainConfig, random_windows
 from rssm.utils import resolve_device
 
@@ -35,9 +35,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no_channels_last", action="store_true")
-    for name in MODEL_FIELDS:
-        default = getattr(RSSMConfig(), name)
-        parser.add_argument(f"--{name}", type=type(default), default=default)
+    add_fields(parser, "model (RSSMConfig, as rssm-train's flags)", RSSMConfig, MODEL_FIELDS)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (as rssm-train --device)")
     args = parser.parse_args()
     device = resolve_device(args.device)

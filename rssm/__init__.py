@@ -2,6 +2,7 @@
 
 The package mirrors the book's chapters, in layers whose imports point down:
 
+- at the bottom ``config``: how every config dataclass checks its fields (it imports nothing from here);
 - the world ``dataset`` (ch. 1), the latents ``distributions`` (Gaussian and categorical; ch. 9) and
   the ``model`` (ch. 2-3);
 - the objective ``losses`` (ch. 4, 7); ``utils`` (seeding, devices);
@@ -10,20 +11,23 @@ The package mirrors the book's chapters, in layers whose imports point down:
 - pictures: ``style`` (the book-wide figure style), ``figures``, ``players`` (kernel-free animations)
   and ``widgets`` (live explorers); ``export`` (the model as ONNX graphs for the Play page) and
   ``play`` (the same player as a notebook widget);
-- ``train`` (the loop) and, on top, ``cli`` (the ``rssm-train`` command line).
+- ``train`` (the loop) and, on top, ``cli`` (the ``rssm-train`` command line, also ``python -m rssm.cli``).
+
+``set_seed``, ``kl_balance`` and ``reconstruction_loss`` are importable from here too; their homes are
+``rssm.utils`` (seeding) and ``rssm.losses`` (the objective).
 """
 
-__version__ = "0.1.0"
-
-from rssm.checkpoint import Checkpoint, load_checkpoint, load_pretrained, save_checkpoint  # noqa: E402
-from rssm.dataset import (  # noqa: E402
+from rssm.checkpoint import Checkpoint, load_checkpoint, load_pretrained, save_checkpoint
+from rssm.dataset import (
     MovingDotConfig,
     MovingDotDataset,
     collate_moving_dot,
     generate_moving_dot_sequences,
 )
-from rssm.model import RSSM, CNNDecoder, CNNEncoder, RSSMConfig, RSSMOutput  # noqa: E402
-from rssm.utils import kl_balance, reconstruction_loss, set_seed  # noqa: E402
+from rssm.model import RSSM, CNNDecoder, CNNEncoder, RSSMConfig, RSSMOutput
+from rssm.utils import kl_balance, reconstruction_loss, set_seed
+
+__version__ = "0.1.0"  # pyproject.toml's; a checkpoint records the installed one (rssm.checkpoint.library_versions)
 
 __all__ = [
     "RSSM",

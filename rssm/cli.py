@@ -1,11 +1,11 @@
-"""The ``rssm-train`` command line (also ``python -m rssm.train``): train a model into one folder.
+"""The ``rssm-train`` command line (also ``python -m rssm.cli``): train a model into one folder.
 
-The settings are declared once, in the config dataclasses: every field of the objective
-(:class:`rssm.losses.LossConfig`) and of the loop (:class:`rssm.train.TrainConfig`), the model's sizes
-(:class:`rssm.model.RSSMConfig`) and the world's ``grid_size``, ``seq_len`` and ``use_occlusion``
-(:class:`rssm.dataset.MovingDotConfig`) becomes a flag of the same name, with the field's comment as
-its help and its default. :func:`parse_overrides` reads the same fields as ``KEY=VALUE`` pairs, for
-the benchmark scripts.
+The settings are declared once, in the config dataclasses: every field of the world
+(:class:`rssm.dataset.MovingDotConfig`), of the model (:class:`rssm.model.RSSMConfig`, but for
+:data:`SET_BY_THE_WORLD`), of the objective (:class:`rssm.losses.LossConfig`) and of the loop
+(:class:`rssm.train.TrainConfig`) becomes a flag of the same name, with the field's comment as its
+help and its default. :func:`parse_overrides` reads the same fields as ``KEY=VALUE`` pairs, for the
+benchmark scripts. This module is the top of the package: nothing in ``rssm`` imports it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import io
 import json
-import re
 import sys
+import textwrap
+import tokenize
 import typing
 from pathlib import Path
 from typing import Any
@@ -26,20 +28,35 @@ from rssm.dataset import MovingDotConfig
 from rssm.evaluate import BENCHMARK
 from rssm.losses import LossConfig
 from rssm.model import RSSMConfig
-from rssm.train import NonFiniteLossError, TrainConfig, TrainState, train
-from rssm.utils import resolve_device
+from rssm.train import NonFiniteLossError, TrainConfig, TrainState, check_run, train
+from rssm.utils import DEVICES, resolve_device
 
-WORLD_FIELDS = ("grid_size", "seq_len", "use_occlusion")  # the MovingDotConfig fields with a flag
-MODEL_FIELDS = ("deter_dim", "stoch_dim", "hidden_dim", "embed_dim", "cnn_depth", "latent", "classes")  # RSSMConfig fields with a flag
+SET_BY_THE_WORLD = ("image_size", "image_channels", "action_dim")  # RSSMConfig fields the world decides: no flag
+WORLD_FIELDS = tuple(f.name for f in dataclasses.fields(MovingDotConfig))  # the MovingDotConfig fields with a flag
+MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(RSSMConfig) if f.name not in SET_BY_THE_WORLD)  # and RSSMConfig's
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """The comment after each field of a dataclass (and of the dataclasses it extends), by field name."""
+    """The comment after each field of a dataclass (and of the dataclasses it extends), by field name.
+
+    Read with Python's own tokenizer, so that a ``#`` inside a default (``color: str = "#ff0000"  # ...``)
+    is not taken for the start of the comment.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
     comments: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
-        if dataclasses.is_dataclass(klass):
-            for match in re.finditer(r"^\s+(\w+):[^#\n]*#\s*(.+)$", inspect.getsource(klass), re.MULTILINE):
-                comments[match.group(1)] = match.group(2).strip()
+        if not dataclasses.is_dataclass(klass):
+            continue
+        source = textwrap.dedent(inspect.getsource(klass))
+        tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+        on_line = {token.start[0]: token.string[1:].strip() for token in tokens if token.type == tokenize.COMMENT}
+        (class_def,) = ast.parse(source).body
+        for node in class_def.body:
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id in names:
+                lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+                comment = next((on_line[line] for line in lines if on_line.get(line)), None)
+                if comment is not None:
+                    comments[node.target.id] = comment
     return comments
 
 
@@ -78,7 +95,8 @@ def add_fields(parser: argparse.ArgumentParser, title: str, cls: type, names: tu
         help_text = comments.get(field.name, "")
         if hints[field.name] is bool:
             pair = group.add_mutually_exclusive_group()
-            pair.add_argument(f"--{field.name}", dest=field.name, action="store_true", default=default,
+            pair.add_argument(f"--{field.name}", dest=field.name, action="store_true",
+                              default=None if show_default_only else default,
                               help=f"{help_text} (default: {'on' if default else 'off'})")
             pair.add_argument(f"--no_{field.name.removeprefix('use_')}", dest=field.name, action="store_false",
                               help=f"turn --{field.name} off")
@@ -97,10 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output_dir", default="outputs", help="where model.pt and the figures go (default: outputs)")
     parser.add_argument("--viz_interval", type=int, default=10, help="write recon/rollout figures every N epochs (default: 10)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="(default: auto)")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="(default: auto)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/model.pt with a fresh cosine from --lr")
     add_fields(parser, "world", MovingDotConfig, WORLD_FIELDS)
-    add_fields(parser, "model size (RSSMConfig; a resumed run keeps its checkpoint's)", RSSMConfig, MODEL_FIELDS,
+    add_fields(parser, "model (RSSMConfig; a resumed run keeps its checkpoint's)", RSSMConfig, MODEL_FIELDS,
                show_default_only=True)
     add_fields(parser, "objective (LossConfig)", LossConfig)
     own = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in {g.name for g in dataclasses.fields(LossConfig)})
@@ -108,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configs_from_args(args: argparse.Namespace) -> tuple[MovingDotConfig, RSSMConfig, TrainConfig, dict[str, int]]:
-    """The world, model and training configs the flags ask for, and the model sizes typed explicitly."""
+def configs_from_args(args: argparse.Namespace) -> tuple[MovingDotConfig, RSSMConfig, TrainConfig, dict[str, Any]]:
+    """The world, model and training configs the flags ask for, and the model fields typed explicitly."""
     values = vars(args)
     data_config = MovingDotConfig(**{name: values[name] for name in WORLD_FIELDS})
     sizes = {name: values[name] for name in MODEL_FIELDS if values[name] is not None}
@@ -144,12 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data_config, model_config, config, sizes = configs_from_args(args)
         device = resolve_device(args.device)
+        check_run(data_config, config, model_config)
     except ValueError as error:
         parser.error(str(error))
     if args.viz_interval < 1:
         parser.error(f"--viz_interval must be at least 1, got {args.viz_interval}")
-    if config.K >= data_config.seq_len:
-        parser.error(f"--K {config.K} must be smaller than --seq_len {data_config.seq_len}")
 
     def fail(message: str) -> int:
         print(f"rssm-train: {message}", file=sys.stderr)
@@ -168,14 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         try:
             resume = load_checkpoint(checkpoint_path, device)
+            model_config = dataclasses.replace(resume.model.config, **sizes)  # the checkpoint's, with what was typed
+            check_run(data_config, config, model_config, resume)
         except (FileNotFoundError, ValueError) as error:
             return fail(f"cannot resume: {error}")
-        if resume.data_config != data_config:
-            return fail(f"cannot resume: {checkpoint_path} was trained on {resume.data_config}, not {data_config}")
-        has = resume.model.config
-        clashes = [f"--{name} {value} (it has {getattr(has, name)})" for name, value in sizes.items() if getattr(has, name) != value]
-        if clashes:
-            return fail(f"cannot resume: {checkpoint_path} has another model size: {', '.join(clashes)}")
         print(f"resuming from {checkpoint_path} at epoch {resume.epoch}")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from rssm.config import Bounds, check_fields, positive
 from rssm.dataset import MovingDotConfig, draw_occluders, generate_moving_dot_sequences, reflect, render_dots
 from rssm.model import RSSM
 
@@ -145,19 +146,18 @@ class EvalProtocol:
     :func:`evaluate_open_loop`). Use a preset (:data:`PROTOCOLS`), or ``replace`` one field of it.
     """
 
-    name: str
+    name: str  # what reports call it: "validation", "quality", "benchmark" (PROTOCOLS)
     K: int = 8  # context frames
     horizon: int = 24  # predicted frames: horizons 1..horizon
     sequences: int = 256  # held-out sequences
     seed: int = 987_654  # where the held-out sequences come from
 
-    def __post_init__(self) -> None:
-        for name in ("K", "horizon", "sequences"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"EvalProtocol.{name}={value!r}: must be a positive int")
+    bounds: ClassVar[dict[str, Bounds]] = {"K": positive, "horizon": positive, "sequences": positive}
 
-    def replace(self, **changes: Any) -> "EvalProtocol":
+    def __post_init__(self) -> None:
+        check_fields(self)  # every field's type, and the bounds above
+
+    def replace(self, **changes: Any) -> EvalProtocol:
         """A copy with some fields changed, e.g. ``QUALITY.replace(sequences=192)``."""
         return dataclasses.replace(self, **changes)
 
@@ -221,8 +221,8 @@ def evaluate_open_loop(
             sq_errs.setdefault(name, []).append(((frames - truth) ** 2).flatten(2).mean(-1))  # (n, T-K)
     visible = torch.cat(visibles)
     report = OpenLoopReport(K=K, horizons=np.arange(1, data_config.seq_len - K + 1))
-    for name in pos_errs:
-        pos, sq = torch.cat(pos_errs[name]), torch.cat(sq_errs[name])
+    for name, errors in pos_errs.items():
+        pos, sq = torch.cat(errors), torch.cat(sq_errs[name])
         report.pos_err_visible[name], report.count_visible = _masked_mean(pos, visible)
         report.mse_visible[name], _ = _masked_mean(sq, visible)
         report.mse_occluded[name], report.count_occluded = _masked_mean(sq, ~visible)

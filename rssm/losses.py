@@ -16,24 +16,29 @@ varies them. Everything that decides what a training step minimises lives here:
 from __future__ import annotations
 
 import dataclasses
-import math
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal, Self
+from typing import ClassVar, Literal, TypeVar
 
 import torch
 
+from rssm.config import Bounds, between, check_fields, field_error, non_negative, positive
 from rssm.dataset import MovingDotConfig
 from rssm.distributions import Gaussian, Latent, gaussian_kl
 from rssm.model import RSSM, RSSMState
 
 __all__ = [  # gaussian_kl lives in rssm.distributions and is still importable from here
-    "DOT_WEIGHT_FINAL", "FreeBitsMode", "LossConfig", "Objective", "OvershootMode", "ReconstructionLoss", "balanced_kl", "compute_loss",
-    "dot_weight_at", "foreground", "gaussian_kl", "kl_balance", "reconstruction_loss", "training_objective",
+    "DOT_WEIGHT_FINAL", "FREE_BITS_MODES", "FreeBitsMode", "LossConfig", "Objective", "OvershootMode", "ReconstructionLoss",
+    "balanced_kl", "compute_loss", "dot_weight_at", "foreground", "gaussian_kl", "kl_balance", "reconstruction_loss",
+    "training_objective",
 ]
 
 FreeBitsMode = Literal["step", "batch"]
+FREE_BITS_MODES: tuple[str, ...] = typing.get_args(FreeBitsMode)
 DOT_WEIGHT_FINAL = {True: 5.0, False: 1.0}  # the foreground weight after its decay, by world.use_occlusion
 OvershootMode = Literal["latent", "pixels"]
+_Config = TypeVar("_Config", bound="LossConfig")  # LossConfig or a config that extends it (TrainConfig)
 
 
 @dataclass(frozen=True)
@@ -52,22 +57,19 @@ class LossConfig:
     overshoot_mode: OvershootMode = "latent"  # score it against the posteriors ("latent", PlaNet) or the frames
     K: int = 8  # context frames: where overshooting starts, and the open-loop checks and figures
 
-    def __post_init__(self) -> None:
-        for name in ("dot_weight_decay_start", "dot_weight_decay_end", "K"):
-            self._check_int(name, minimum=1 if name == "K" else 0)
-        if self.dot_weight_decay_end < self.dot_weight_decay_start:
-            raise self._bad("dot_weight_decay_end", f"must be at least dot_weight_decay_start={self.dot_weight_decay_start}")
-        for name in ("beta", "free_bits", "dot_weight", "dot_weight_final", "kl_balance", "overshoot"):
-            if not (name == "dot_weight_final" and self.dot_weight_final is None):
-                self._check_number(name)
-        if self.kl_balance > 1:
-            raise self._bad("kl_balance", "must be in [0, 1]")
-        if self.free_bits_mode not in ("step", "batch"):
-            raise self._bad("free_bits_mode", "must be 'step' or 'batch'")
-        if self.overshoot_mode not in ("latent", "pixels"):
-            raise self._bad("overshoot_mode", "must be 'latent' or 'pixels'")
+    bounds: ClassVar[dict[str, Bounds]] = {  # each field's type is checked too (rssm.config)
+        "beta": non_negative, "kl_balance": between(0, 1), "free_bits": non_negative, "dot_weight": non_negative,
+        "dot_weight_final": non_negative, "dot_weight_decay_start": non_negative, "dot_weight_decay_end": non_negative,
+        "overshoot": non_negative, "K": positive,
+    }
 
-    def for_world(self, world: MovingDotConfig) -> Self:
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.dot_weight_decay_end < self.dot_weight_decay_start:
+            raise field_error(self, "dot_weight_decay_end",
+                              f"must be at least dot_weight_decay_start={self.dot_weight_decay_start}")
+
+    def for_world(self: _Config, world: MovingDotConfig) -> _Config:  # noqa: PYI019  (typing.Self is Python 3.11+)
         """This config with the settings left to the world (None) filled in for ``world``.
 
         ``dot_weight_final`` becomes :data:`DOT_WEIGHT_FINAL` ``[world.use_occlusion]``: 5 with
@@ -78,24 +80,6 @@ class LossConfig:
         if self.dot_weight_final is not None:
             return self
         return dataclasses.replace(self, dot_weight_final=DOT_WEIGHT_FINAL[world.use_occlusion])
-
-    # Field checks shared with TrainConfig, which extends this class.
-
-    def _bad(self, name: str, why: str) -> ValueError:
-        """A ValueError that names the config's class, the field and its value."""
-        return ValueError(f"{type(self).__name__}.{name}={getattr(self, name)!r}: {why}")
-
-    def _check_int(self, name: str, minimum: int | None) -> None:
-        value = getattr(self, name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._bad(name, "must be an int")
-        if minimum is not None and value < minimum:
-            raise self._bad(name, f"must be at least {minimum}" if minimum != 0 else "must be non-negative")
-
-    def _check_number(self, name: str) -> None:
-        value = getattr(self, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise self._bad(name, "must be a finite non-negative number")
 
 
 # ----- the two terms -------------------------------------------------------------------------------
@@ -135,8 +119,8 @@ def balanced_kl(
         raise ValueError(f"balance={balance!r}: must be in [0, 1]")
     if free_bits < 0:
         raise ValueError(f"free_bits={free_bits!r}: must be non-negative")
-    if free_bits_mode not in ("step", "batch"):
-        raise ValueError(f"free_bits_mode={free_bits_mode!r}: must be 'step' or 'batch'")
+    if free_bits_mode not in FREE_BITS_MODES:
+        raise ValueError(f"free_bits_mode={free_bits_mode!r}: must be one of {', '.join(map(repr, FREE_BITS_MODES))}")
     if type(posterior) is not type(prior):
         raise ValueError(f"posterior and prior must be of one kind, got {type(posterior).__name__} "
                          f"and {type(prior).__name__}")

@@ -15,22 +15,26 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import ClassVar
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from rssm.checkpoint import Checkpoint
+from rssm.config import Bounds, at_least, between, field_error, non_negative, positive
 from rssm.dataset import MovingDotConfig, MovingDotDataset
 from rssm.evaluate import VALIDATION
 from rssm.losses import LossConfig, Objective, compute_loss, dot_weight_at, training_objective
 from rssm.model import RSSM, RSSMConfig
 from rssm.utils import resolve_device, set_seed
 
-__all__ = ["TrainConfig", "TrainState", "NonFiniteLossError", "train", "learning_rate_at", "random_windows",
-           "compute_loss", "dot_weight_at", "main"]  # compute_loss and dot_weight_at live in rssm.losses
+__all__ = [  # compute_loss and dot_weight_at live in rssm.losses (and are still importable from here)
+    "NonFiniteLossError", "TrainConfig", "TrainState", "check_run", "compute_loss", "dot_weight_at", "learning_rate_at",
+    "random_windows", "train",
+]
 
 MAX_NONFINITE_STEPS = 5  # skipped steps in a row (non-finite loss or gradient) before training stops
 
@@ -56,26 +60,19 @@ class TrainConfig(LossConfig):
     channels_last: bool = True  # conv memory layout: about 1.5x faster on CPU
     val_sequences: int = 64  # held-out sequences for the open-loop check after every epoch
 
+    bounds: ClassVar[dict[str, Bounds]] = {  # the objective's (LossConfig.bounds) and the loop's; types are checked too
+        **LossConfig.bounds, "batch_size": positive, "epochs": positive, "lr": positive, "warmup_steps": non_negative,
+        "lr_final": between(0, 1), "grad_clip": positive, "train_sequences": positive,
+        "chunk_len": at_least(2, "None or 0: whole sequences"), "max_steps": positive, "max_minutes": positive,
+        "val_sequences": positive,
+    }
+
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.chunk_len == 0 and not isinstance(self.chunk_len, bool):
             object.__setattr__(self, "chunk_len", None)  # 0, as on the command line: whole sequences
-        for name in ("seed", "batch_size", "epochs", "warmup_steps", "train_sequences", "val_sequences"):
-            self._check_int(name, minimum={"seed": None, "warmup_steps": 0}.get(name, 1))
-        for name in ("lr", "grad_clip", "lr_final"):
-            self._check_number(name)
-        if self.lr == 0 or self.grad_clip == 0:
-            raise self._bad("lr" if self.lr == 0 else "grad_clip", "must be positive")
-        if self.lr_final > 1:
-            raise self._bad("lr_final", "must be in [0, 1]")
-        if self.chunk_len is not None and (isinstance(self.chunk_len, bool) or not isinstance(self.chunk_len, int) or self.chunk_len < 2):
-            raise self._bad("chunk_len", "must be an int >= 2, or None for whole sequences")
-        if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1):
-            raise self._bad("max_steps", "must be a positive int or None")
-        if self.max_minutes is not None and (not isinstance(self.max_minutes, (int, float)) or not self.max_minutes > 0):
-            raise self._bad("max_minutes", "must be a positive number or None")
+        super().__post_init__()  # every field's type and bounds, and the objective's rules
         if self.train_sequences < self.batch_size:
-            raise self._bad("train_sequences", f"must be at least batch_size={self.batch_size}")
+            raise field_error(self, "train_sequences", f"must be at least batch_size={self.batch_size}")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -132,24 +129,46 @@ def learning_rate_at(step: int, progress: float, config: TrainConfig) -> float:
     return config.lr * warm * (config.lr_final + (1 - config.lr_final) * cosine)
 
 
+def check_run(
+    data_config: MovingDotConfig, config: TrainConfig, model_config: RSSMConfig | None = None,
+    resume: Checkpoint | None = None,
+) -> None:
+    """Raise a one-line ValueError unless a run's configs fit together; the one place these rules live.
+
+    ``config.K`` must leave frames to predict in the world's sequences; the model (``model_config``, or
+    the resumed one) must draw the world's frames; ``resume`` must have been trained in ``data_config``'s
+    world and, where ``model_config`` is given, be that model. :func:`train` checks this before it
+    starts, ``rssm-train`` (:mod:`rssm.cli`) before it writes anything.
+    """
+    if config.K >= data_config.seq_len:
+        raise ValueError(f"TrainConfig.K={config.K}: must be smaller than the world's seq_len={data_config.seq_len}")
+    if resume is not None and resume.data_config != data_config:
+        raise ValueError(f"{resume.path} was trained on {resume.data_config}, not {data_config}")
+    if resume is not None and model_config is not None and model_config != resume.model.config:
+        has = resume.model.config
+        clashes = [f"{name}={value!r} (it has {getattr(has, name)!r})" for name, value in model_config.to_dict().items()
+                   if getattr(has, name) != value]
+        raise ValueError(f"{resume.path} holds another model: {', '.join(clashes)}")
+    model_config = model_config or (resume.model.config if resume is not None else None)
+    if model_config is not None and model_config.image_size != data_config.grid_size:
+        raise ValueError(f"RSSMConfig.image_size={model_config.image_size}: must equal the world's "
+                         f"grid_size={data_config.grid_size}")
+
+
 def start_state(
     data_config: MovingDotConfig, model_config: RSSMConfig | None, config: TrainConfig, model: RSSM | None,
     resume: Checkpoint | None, device: torch.device,
 ) -> TrainState:
     """A fresh run (a new model from ``config.seed``, or ``model``), or ``resume``'s run where it stopped."""
+    if resume is not None and model is not None:
+        raise ValueError("train: pass model= or resume=, not both")
+    model_config = model.config if model is not None else model_config
+    check_run(data_config, config, model_config, resume)
     if resume is not None:
-        if model is not None:
-            raise ValueError("train: pass model= or resume=, not both")
-        if resume.data_config != data_config:
-            raise ValueError(f"{resume.path} was trained on {resume.data_config}, not {data_config}")
         model = resume.model
     elif model is None:
         set_seed(config.seed)
         model = RSSM(model_config or RSSMConfig(image_size=data_config.grid_size))
-    if model.config.image_size != data_config.grid_size:
-        raise ValueError(f"model image_size={model.config.image_size} does not match grid_size={data_config.grid_size}")
-    if config.K >= data_config.seq_len:
-        raise ValueError(f"K={config.K}: must be smaller than seq_len={data_config.seq_len}")
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -205,69 +224,66 @@ def train(
     total_steps = (config.epochs - state.epoch) * len(loader)
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps - first_step)
-    minutes = lambda: (time.perf_counter() - started) / 60  # noqa: E731  this call's training time
+
+    def minutes() -> float:  # this call's training time
+        return (time.perf_counter() - started) / 60
 
     def budget_spent() -> float:  # fraction of this call's budget: steps or minutes, whichever runs out first
         spent = (state.step - first_step) / max(1, total_steps)
         return spent if config.max_minutes is None else max(spent, minutes() / config.max_minutes)
 
-    bar = tqdm(total=max(0, total_steps), disable=not progress, desc="training", unit="step")
     stop, bad_in_a_row = total_steps <= 0, 0
-    while state.epoch < config.epochs and not stop:
-        for index in loader:  # (B,) int64: which training sequences make this batch
-            batch = {key: values[index.to(torch_device)] for key, values in training_set.items()}
-            obs, actions = random_windows(batch, config.chunk_len, window_gen)  # (B, L, C, H, W), (B, L, A)
-            lr = learning_rate_at(state.step, budget_spent(), config)
-            for group in state.optimizer.param_groups:
-                group["lr"] = lr
-            loss, parts = objective(model, obs, actions, config, state.step)
-            state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
-            if math.isfinite(parts["loss"]) and math.isfinite(grad_norm):
-                state.optimizer.step()
-                bad_in_a_row = 0
-                for key, value in (*((k, parts[k]) for k in ("loss", "recon", "kl")), ("lr", lr), ("grad_norm", grad_norm)):
-                    history[key].append(value)
-                history["time_s"].append(seconds_before + 60 * minutes())
-                bar.set_postfix(loss=f"{parts['loss']:.1f}", kl=f"{parts['kl']:.2f}")
-            else:  # skip it: the weights and Adam's moments stay those of the last finite step
-                bad_in_a_row += 1
-                history["skipped_step"].append(state.step)
-                if bad_in_a_row == MAX_NONFINITE_STEPS:
-                    bar.close()
-                    raise NonFiniteLossError(
-                        f"training stopped: {bad_in_a_row} steps in a row (the last at step {state.step}) had a non-finite "
-                        f"loss or gradient norm (loss {parts['loss']}, gradient norm {grad_norm}); they were skipped, so "
-                        "the model keeps its last finite weights")
-            state.step += 1
-            state.seconds = seconds_before + 60 * minutes()
-            bar.update(1)
-            if on_step is not None:
-                on_step(state)
-            out_of_steps = config.max_steps is not None and state.step >= config.max_steps
-            if out_of_steps or (config.max_minutes is not None and minutes() >= config.max_minutes):
-                stop = True
-                break
-        state.epoch += 1
-        history["epoch"].append(state.epoch)
-        history["val_step"].append(state.step)
-        history["val_pos_err_h10"].append(validation.evaluate(model, data_config).at(10)["model"])
-        bar.set_postfix(loss=f"{history['loss'][-1]:.1f}", h10=f"{history['val_pos_err_h10'][-1]:.2f}px")
-        if on_epoch_end is not None:
-            on_epoch_end(state)
-    bar.close()
+    # The bar is a context manager: it closes however the loop ends (done, NonFiniteLossError, Ctrl-C).
+    with tqdm(total=max(0, total_steps), disable=not progress, desc="training", unit="step") as bar:
+        while state.epoch < config.epochs and not stop:
+            for index in loader:  # (B,) int64: which training sequences make this batch
+                batch = {key: values[index.to(torch_device)] for key, values in training_set.items()}
+                obs, actions = random_windows(batch, config.chunk_len, window_gen)  # (B, L, C, H, W), (B, L, A)
+                lr = learning_rate_at(state.step, budget_spent(), config)
+                for group in state.optimizer.param_groups:
+                    group["lr"] = lr
+                loss, parts = objective(model, obs, actions, config, state.step)
+                state.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
+                if math.isfinite(parts["loss"]) and math.isfinite(grad_norm):
+                    state.optimizer.step()
+                    bad_in_a_row = 0
+                    for key in ("loss", "recon", "kl"):
+                        history[key].append(parts[key])
+                    history["lr"].append(lr)
+                    history["grad_norm"].append(grad_norm)
+                    history["time_s"].append(seconds_before + 60 * minutes())
+                    bar.set_postfix(loss=f"{parts['loss']:.1f}", kl=f"{parts['kl']:.2f}")
+                else:  # skip it: the weights and Adam's moments stay those of the last finite step
+                    bad_in_a_row += 1
+                    history["skipped_step"].append(state.step)
+                    if bad_in_a_row == MAX_NONFINITE_STEPS:
+                        raise NonFiniteLossError(
+                            f"training stopped: {bad_in_a_row} steps in a row (the last at step {state.step}) had "
+                            f"a non-finite loss or gradient norm (loss {parts['loss']}, gradient norm {grad_norm}); "
+                            "they were skipped, so the model keeps its last finite weights")
+                state.step += 1
+                state.seconds = seconds_before + 60 * minutes()
+                bar.update(1)
+                if on_step is not None:
+                    on_step(state)
+                out_of_steps = config.max_steps is not None and state.step >= config.max_steps
+                if out_of_steps or (config.max_minutes is not None and minutes() >= config.max_minutes):
+                    stop = True
+                    break
+            state.epoch += 1
+            history["epoch"].append(state.epoch)
+            history["val_step"].append(state.step)
+            history["val_pos_err_h10"].append(validation.evaluate(model, data_config).at(10)["model"])
+            bar.set_postfix(loss=f"{history['loss'][-1]:.1f}", h10=f"{history['val_pos_err_h10'][-1]:.2f}px")
+            if on_epoch_end is not None:
+                on_epoch_end(state)
     model.to(memory_format=torch.contiguous_format)
     model.eval()
     return model, history
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The ``rssm-train`` command line (:func:`rssm.cli.main`): returns its exit code."""
-    from rssm.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the command line sits above this module (rssm.cli), and imports point down
+    print("rssm.train is the training loop; its command line is `rssm-train` or `python -m rssm.cli`", file=sys.stderr)
+    sys.exit(2)

@@ -6,32 +6,39 @@ The losses used to live here and are still importable from here (``kl_balance``,
 
 from __future__ import annotations
 
-import os
 import random
+import typing
+from typing import Literal
 
 import numpy as np
 import torch
 
+from rssm.config import check_value
 from rssm.losses import foreground, gaussian_kl, kl_balance, reconstruction_loss
 
-__all__ = ["foreground", "gaussian_kl", "kl_balance", "reconstruction_loss", "resolve_device", "set_seed"]
+__all__ = ["DEVICES", "DeviceName", "foreground", "gaussian_kl", "kl_balance", "reconstruction_loss", "resolve_device",
+           "set_seed"]
+
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+DEVICES: tuple[str, ...] = typing.get_args(DeviceName)  # what resolve_device (and rssm-train --device) accepts
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch so that a run repeats exactly on the same machine."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed={seed!r}: must be an int")
+    """Seed Python's ``random``, NumPy and PyTorch so that a run repeats exactly on the same machine.
+
+    It does not set ``PYTHONHASHSEED``: that only acts when a Python process starts (the order of a
+    ``set`` of strings), so setting it here would change nothing in this process. Nothing in the
+    package depends on it.
+    """
+    check_value("set_seed", "seed", seed, int)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
 
 
 def resolve_device(device: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; a named device must exist."""
-    choices = ("auto", "cpu", "cuda", "mps")
-    if device not in choices:
-        raise ValueError(f"device={device!r}: must be one of {', '.join(choices)}")
+    check_value("resolve_device", "device", device, DeviceName)
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -1,5 +1,6 @@
 """The rssm-train command line: flags generated from the configs, bad flags, the run folder, resuming."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -7,8 +8,10 @@ import sys
 import pytest
 
 from rssm.checkpoint import load_checkpoint
-from rssm.cli import build_parser, field_comments, main, parse_overrides
+from rssm.cli import SET_BY_THE_WORLD, build_parser, configs_from_args, field_comments, main, parse_overrides
+from rssm.dataset import MovingDotConfig
 from rssm.losses import LossConfig
+from rssm.model import RSSMConfig
 from rssm.train import TrainConfig
 
 # Every flag of the seed's command line and of the earlier hand-written parser, with its default. The
@@ -34,7 +37,35 @@ def test_every_config_field_has_a_flag_whose_help_is_the_fields_comment():
     helps = {option: action.help for action in parser._actions for option in action.option_strings}
     for name, comment in field_comments(TrainConfig).items():
         assert helps[f"--{name}"].startswith(comment), name
-    assert set(field_comments(TrainConfig)) == {f for f in TrainConfig.__dataclass_fields__}  # every field commented
+    assert set(field_comments(TrainConfig)) == {f.name for f in dataclasses.fields(TrainConfig)}  # every field commented
+
+
+@pytest.mark.parametrize("cls", [MovingDotConfig, RSSMConfig, LossConfig, TrainConfig])
+def test_every_field_of_every_config_is_a_flag_but_the_models_frame_and_action_sizes_that_the_world_sets(cls):
+    options = {option for action in build_parser()._actions for option in action.option_strings}
+    fields = {f.name for f in dataclasses.fields(cls)} - set(SET_BY_THE_WORLD)
+    assert {f"--{name}" for name in fields} <= options
+    assert set(field_comments(cls)) >= fields  # and each has its comment as help
+
+
+def test_the_model_flags_reach_the_model_config_and_only_the_typed_ones_count_as_typed():
+    args = build_parser().parse_args(["--latent", "categorical", "--unimix", "0.1", "--no_gru_layer_norm", "--min_std", "0.2"])
+    _, model_config, _, typed = configs_from_args(args)
+    assert (model_config.latent, model_config.unimix, model_config.gru_layer_norm, model_config.min_std) == (
+        "categorical", 0.1, False, 0.2)
+    assert typed == {"latent": "categorical", "unimix": 0.1, "gru_layer_norm": False, "min_std": 0.2}
+    assert configs_from_args(build_parser().parse_args([]))[3] == {}
+
+
+@dataclasses.dataclass
+class Swatch:
+    color: str = "#ff0000"  # the dot's color, as the web writes it
+    alpha: float = 1.0  # opacity: 1 # is opaque
+    label: str = "a # b"
+
+
+def test_field_comments_are_read_by_the_tokenizer_so_a_hash_inside_a_default_is_no_comment():
+    assert field_comments(Swatch) == {"color": "the dot's color, as the web writes it", "alpha": "opacity: 1 # is opaque"}
 
 
 def test_flags_reach_the_config():
@@ -70,7 +101,8 @@ def run_cli_in_process(args: list[str], capsys) -> tuple[int, str]:
         (["--batch_size", "0"], "batch_size"),
         (["--grid_size", "30"], "image_size=30"),
         (["--lr", "abc"], "invalid float value"),
-        (["--K", "64"], "--K 64 must be smaller than --seq_len 64"),
+        (["--K", "64"], "TrainConfig.K=64: must be smaller than the world's seq_len=64"),
+        (["--unimix", "1"], "RSSMConfig.unimix=1.0: must be a number in [0, 1)"),
         (["--device", "tpu"], "invalid choice"),
         (["--use_occlusion", "--no_occlusion"], "not allowed with"),
         (["--seq_len", "1"], "seq_len"),
@@ -87,10 +119,18 @@ def test_bad_cli_flags_exit_2_with_a_reason(args, message, capsys):
 
 
 def test_a_bad_flag_from_the_shell_prints_one_line_reason_and_no_traceback():
-    result = subprocess.run([sys.executable, "-m", "rssm.train", "--batch_size", "0"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "rssm.cli", "--batch_size", "0"], capture_output=True, text=True, timeout=120,
+                            check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("rssm-train: error: TrainConfig.batch_size=0")
+    assert result.stderr.strip().splitlines()[-1] == "rssm-train: error: TrainConfig.batch_size=0: must be a positive int"
+
+
+def test_the_training_module_is_no_command_and_says_which_is():
+    result = subprocess.run([sys.executable, "-m", "rssm.train", "--epochs", "1"], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 2
+    assert "python -m rssm.cli" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
@@ -124,7 +164,7 @@ def test_model_size_flags_reach_the_checkpoint_and_a_clashing_resume_is_refused(
     capsys.readouterr()
     code, err = run_cli_in_process(["--epochs", "2", "--resume", "--deter_dim", "32", *common], capsys)
     assert code == 2
-    assert "cannot resume" in err and "--deter_dim 32 (it has 24)" in err
+    assert "cannot resume" in err and "holds another model: deter_dim=32 (it has 24)" in err
     assert main(["--epochs", "2", "--resume", "--deter_dim", "24", *common]) == 0  # the same size resumes
 
 

@@ -7,9 +7,20 @@ import pytest
 import torch
 
 from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences, render_dots
-from rssm.evaluate import (BENCHMARK, PROTOCOLS, QUALITY, VALIDATION, EvalProtocol, background_frames,
-                           baseline_predictions, constant_velocity_states, error_breakdown, estimate_dot_position,
-                           evaluate_open_loop, linear_probe_r2)
+from rssm.evaluate import (
+    BENCHMARK,
+    PROTOCOLS,
+    QUALITY,
+    VALIDATION,
+    EvalProtocol,
+    background_frames,
+    baseline_predictions,
+    constant_velocity_states,
+    error_breakdown,
+    estimate_dot_position,
+    evaluate_open_loop,
+    linear_probe_r2,
+)
 from rssm.train import TrainConfig
 
 WORLD = MovingDotConfig(grid_size=16, seq_len=12, occluder_min_size=3, occluder_max_size=5)

@@ -1,5 +1,8 @@
 """The objective: KL balancing, free bits, the reconstruction loss, overshooting, schedules and variants."""
 
+import itertools
+import os
+
 import pytest
 import torch
 
@@ -105,6 +108,12 @@ def test_set_seed_repeats_random_draws():
         set_seed("3")
 
 
+def test_set_seed_leaves_the_hash_seed_alone_since_it_only_acts_when_python_starts(monkeypatch):
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    set_seed(3)
+    assert "PYTHONHASHSEED" not in os.environ
+
+
 def test_dot_weight_has_no_effect_on_single_frames_where_no_background_can_be_found():
     target = torch.rand(2, 1, 1, 4, 4)
     blank = torch.zeros_like(target)
@@ -113,8 +122,9 @@ def test_dot_weight_has_no_effect_on_single_frames_where_no_background_can_be_fo
 
 # ----- the objective of a batch: overshooting, schedules, variants ------------------------------------
 
-TINY_MODEL = dict(image_size=16, deter_dim=32, stoch_dim=8, hidden_dim=32, embed_dim=32, cnn_depth=8, cnn_layers=2)
-TINY_DATA = dict(grid_size=16, seq_len=12, occluder_min_size=3, occluder_max_size=5)
+TINY_MODEL = {"image_size": 16, "deter_dim": 32, "stoch_dim": 8, "hidden_dim": 32, "embed_dim": 32, "cnn_depth": 8,
+              "cnn_layers": 2}
+TINY_DATA = {"grid_size": 16, "seq_len": 12, "occluder_min_size": 3, "occluder_max_size": 5}
 
 
 def tiny_loss_config(**overrides) -> LossConfig:
@@ -216,7 +226,7 @@ def test_the_dot_weight_holds_then_decays_geometrically_to_its_final_value():
     assert dot_weight_at(500, config) == pytest.approx(30.0 ** 0.5)  # halfway in log space
     assert dot_weight_at(800, config) == dot_weight_at(10_000, config) == 1.0
     weights = [dot_weight_at(step, config) for step in range(0, 1000, 10)]
-    assert all(b <= a for a, b in zip(weights, weights[1:]))
+    assert all(b <= a for a, b in itertools.pairwise(weights))
     constant = LossConfig(dot_weight=5.0, dot_weight_final=5.0)
     assert {dot_weight_at(step, constant) for step in (0, 500, 5000)} == {5.0}
     to_zero = LossConfig(dot_weight=10.0, dot_weight_final=0.0, dot_weight_decay_start=0, dot_weight_decay_end=10)
@@ -324,7 +334,7 @@ def test_balanced_kl_refuses_a_gaussian_against_a_categorical():
     from rssm.distributions import Gaussian
     from rssm.losses import balanced_kl
 
-    post_raw, prior_raw, dist = _categoricals()
+    _, prior_raw, dist = _categoricals()
     post_mean, post_std, _, _ = _params()
     with pytest.raises(ValueError, match="one kind"):
         balanced_kl(Gaussian(post_mean, post_std), dist(prior_raw))

@@ -1,26 +1,36 @@
 """Training: the loss goes down, budgets stop cleanly, non-finite steps are skipped, runs resume exactly."""
 
 import math
+import re
 
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from rssm.checkpoint import load_checkpoint, save_checkpoint
-from rssm.dataset import MovingDotConfig, MovingDotDataset, collate_moving_dot, generate_moving_dot_sequences
-from rssm.model import RSSM, RSSMConfig
+from rssm.dataset import MovingDotConfig, MovingDotDataset, collate_moving_dot
 from rssm.losses import training_objective
-from rssm.train import MAX_NONFINITE_STEPS, NonFiniteLossError, TrainConfig, learning_rate_at, random_windows, train
+from rssm.model import RSSM, RSSMConfig
+from rssm.train import (
+    MAX_NONFINITE_STEPS,
+    NonFiniteLossError,
+    TrainConfig,
+    check_run,
+    learning_rate_at,
+    random_windows,
+    train,
+)
 
 RECORDED_LOSSES = [97.13751220703125, 97.36412048339844, 94.64881134033203]  # see the last two tests
 RECIPE_LOSSES = [97.17225646972656, 97.40373229980469, 94.70826721191406]
-TINY_MODEL = dict(image_size=16, deter_dim=32, stoch_dim=8, hidden_dim=32, embed_dim=32, cnn_depth=8, cnn_layers=2)
-TINY_DATA = dict(grid_size=16, seq_len=12, occluder_min_size=3, occluder_max_size=5)
+TINY_MODEL = {"image_size": 16, "deter_dim": 32, "stoch_dim": 8, "hidden_dim": 32, "embed_dim": 32, "cnn_depth": 8,
+              "cnn_layers": 2}
+TINY_DATA = {"grid_size": 16, "seq_len": 12, "occluder_min_size": 3, "occluder_max_size": 5}
 
 
 def tiny_train_config(**overrides) -> TrainConfig:
-    values = dict(batch_size=8, epochs=1, train_sequences=32, chunk_len=None, val_sequences=8, K=4, warmup_steps=0,
-                  dot_weight=10.0, lr=3e-3)
+    values = {"batch_size": 8, "epochs": 1, "train_sequences": 32, "chunk_len": None, "val_sequences": 8, "K": 4,
+              "warmup_steps": 0, "dot_weight": 10.0, "lr": 3e-3}
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -95,7 +105,7 @@ def test_the_skipped_step_leaves_weights_and_adam_untouched():
         model = RSSM(RSSMConfig(**TINY_MODEL))
         states = []
         train(MovingDotConfig(**TINY_DATA), config=config, model=model, progress=False, objective=poison_at(steps),
-              on_step=lambda state: states.append({k: v.clone() for k, v in state.model.state_dict().items()}))
+              on_step=lambda state, states=states: states.append({k: v.clone() for k, v in state.model.state_dict().items()}))
         weights[frozenset(steps)] = states
     clean, poisoned = weights[frozenset()], weights[frozenset({2})]
     for name in clean[1]:
@@ -191,6 +201,61 @@ def test_resuming_refuses_another_world(tmp_path):
     save_checkpoint(path, model, data, {}, {"loss": [1.0]})
     with pytest.raises(ValueError, match="was trained on"):
         train(MovingDotConfig(**{**TINY_DATA, "use_occlusion": False}), config=tiny_train_config(), resume=load_checkpoint(path))
+
+
+def test_resuming_refuses_a_model_config_other_than_the_checkpoints(tmp_path):
+    data, path = MovingDotConfig(**TINY_DATA), tmp_path / "model.pt"
+    save_checkpoint(path, RSSM(RSSMConfig(**TINY_MODEL)), data, {}, {"loss": [1.0]})
+    other = RSSMConfig(**{**TINY_MODEL, "deter_dim": 16})
+    with pytest.raises(ValueError, match=r"holds another model: deter_dim=16 \(it has 32\)"):
+        train(data, other, tiny_train_config(), resume=load_checkpoint(path), progress=False)
+
+
+@pytest.mark.parametrize("K, seq_len, message", [(12, 12, "TrainConfig.K=12: must be smaller than the world's seq_len=12"),
+                                                 (4, 12, None)])
+def test_a_run_checks_that_its_configs_fit_together_in_one_place(K, seq_len, message):
+    data, config = MovingDotConfig(**{**TINY_DATA, "seq_len": seq_len}), tiny_train_config(K=K)
+    if message is None:
+        check_run(data, config, RSSMConfig(**TINY_MODEL))
+        return
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_run(data, config)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(data, RSSMConfig(**TINY_MODEL), config, progress=False)
+    with pytest.raises(ValueError, match=r"RSSMConfig.image_size=32: must equal the world's grid_size=16"):
+        check_run(MovingDotConfig(**TINY_DATA), tiny_train_config(), RSSMConfig())
+
+
+def test_the_progress_bar_is_closed_however_training_ends(monkeypatch):
+    bars = []
+
+    class Bar:  # records what train() does with its progress bar
+        def __init__(self, *args, **kwargs):
+            self.closed = False
+            bars.append(self)
+
+        def update(self, n=1):
+            pass
+
+        def set_postfix(self, **values):
+            pass
+
+        def close(self):
+            self.closed = True
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            self.close()
+
+    def interrupt(state):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rssm.train.tqdm", Bar)
+    with pytest.raises(KeyboardInterrupt):
+        train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(), on_step=interrupt)
+    assert len(bars) == 1 and bars[0].closed
 
 
 def test_the_earlier_recipe_reproduces_its_recorded_losses():
