@@ -17,6 +17,7 @@ rewriting (Sphinx's own static copy is skipped then).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
 import shutil
@@ -32,18 +33,34 @@ logger = logging.getLogger(__name__)
 
 PLAYER_FILES = ("colormap.js", "readout.js", "world.js", "player.js", "ort_backend.js", "page.js", "player.css")
 RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-# What the exported files depend on: a change to any of these redoes the export.
-EXPORT_INPUTS = (
-    "rssm/export.py", "rssm/model.py", "rssm/dataset.py", "rssm/checkpoint.py",
-    "rssm/pretrained/moving_dot_occluded.pt",
-)
+# What the exported files depend on besides the code (export_inputs): a change redoes the export.
+EXPORTED_CHECKPOINT = "rssm/pretrained/moving_dot_occluded.pt"
 EXPORT_PACKAGES = ("torch", "onnx", "onnxscript")
 
 
+def export_inputs(root: Path, module: str = "rssm/export.py") -> list[str]:
+    """``module`` and every package module it imports, directly or not (read from their import lines), sorted.
+
+    So a change to any code the export runs (the model, its latents, the world, ...) redoes it.
+    """
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((root / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rssm":
+                todo.append(node.module.replace(".", "/") + ".py")
+            elif isinstance(node, ast.Import):
+                todo += [a.name.replace(".", "/") + ".py" for a in node.names if a.name.startswith("rssm.")]
+    return sorted(seen)
+
+
 def export_fingerprint(root: Path) -> str:
-    """A hash of the export's inputs: the files of :data:`EXPORT_INPUTS` and the exporter's versions."""
+    """A hash of the export's inputs: its code (:func:`export_inputs`), the checkpoint and the exporter's versions."""
     digest = hashlib.sha256()
-    for name in EXPORT_INPUTS:
+    for name in [*export_inputs(root), EXPORTED_CHECKPOINT]:
         digest.update(name.encode() + b"\0" + (root / name).read_bytes())
     for package in EXPORT_PACKAGES:
         try:

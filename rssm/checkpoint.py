@@ -12,6 +12,7 @@ import os
 import platform
 import tempfile
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,14 @@ class Checkpoint:
 
 
 def library_versions() -> dict[str, str]:
-    """The versions a checkpoint was written with, for the record."""
+    """The versions a checkpoint was written with, for the record (``rssm``: the installed ``rssm-book``)."""
     import numpy
 
-    from rssm import __version__
-
-    return {"rssm": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__), "python": platform.python_version()}
+    try:
+        rssm_version = metadata.version("rssm-book")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        rssm_version = "unknown"
+    return {"rssm": rssm_version, "torch": str(torch.__version__), "numpy": str(numpy.__version__), "python": platform.python_version()}
 
 
 def counters_from_history(history: dict[str, list[float]]) -> dict[str, float]:
@@ -118,8 +121,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"{path}: not a readable rssm checkpoint ({type(error).__name__}: {error})") from None
+    except Exception as error:  # noqa: BLE001  torch raises several types for truncated or foreign files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""  # torch's own texts run to pages
+        raise ValueError(f"{path}: not a readable rssm checkpoint ({type(error).__name__}: {reason})") from None
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise ValueError(f"{path}: not an rssm checkpoint (no model_state)")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -153,3 +157,18 @@ def load_pretrained(name: str = "moving_dot_occluded", device: str | torch.devic
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained model {name!r}; available: {', '.join(PRETRAINED)}")
     return load_checkpoint(PRETRAINED[name], device)
+
+
+def checkpoint_path(name_or_path: str | os.PathLike) -> Path:
+    """A shipped model's name (:data:`PRETRAINED`) or the path of a ``model.pt`` -> the file to load.
+
+    Raises ValueError, naming the shipped models, when it is neither.
+    """
+    if str(name_or_path) in PRETRAINED:
+        return PRETRAINED[str(name_or_path)]
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    raise ValueError(
+        f"checkpoint {str(name_or_path)!r}: no such file, and not a shipped model ({', '.join(PRETRAINED)})"
+    )

@@ -21,11 +21,13 @@ disappears, which makes the world partially observable.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch.utils.data import Dataset
+
+from rssm.config import Bounds, at_least, between, check_fields, field_error, non_negative, positive
 
 
 @dataclass(frozen=True)
@@ -40,41 +42,22 @@ class MovingDotConfig:
     action_scale: float = 0.5  # velocity change (px/frame) caused by an action component of 1
     num_occluders: int = 2  # occluder rectangles per sequence (when use_occlusion)
     occluder_min_size: int = 5  # occluder side lengths are drawn uniformly from [min, max] pixels
-    occluder_max_size: int = 10
+    occluder_max_size: int = 10  # the largest occluder side, in pixels (at most grid_size)
     occluder_intensity: float = 0.35  # gray level of the occluders (the dot's peak is 1.0)
 
-    def __post_init__(self) -> None:
-        def bad(name: str, why: str) -> ValueError:
-            return ValueError(f"MovingDotConfig.{name}={getattr(self, name)!r}: {why}")
+    bounds: ClassVar[dict[str, Bounds]] = {  # each field's type is checked too (rssm.config)
+        "grid_size": between(8, 256), "seq_len": at_least(2, "a sequence needs a step"), "dot_sigma": positive,
+        "max_speed": positive, "action_scale": non_negative, "num_occluders": non_negative,
+        "occluder_min_size": positive, "occluder_intensity": between(0, 1, "[)"),
+    }
 
-        for name in ("grid_size", "seq_len", "num_occluders", "occluder_min_size", "occluder_max_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise bad(name, "must be an int")
-        for name in ("dot_sigma", "max_speed", "action_scale", "occluder_intensity"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-                raise bad(name, "must be a number")
-        if not isinstance(self.use_occlusion, bool):
-            raise bad("use_occlusion", "must be True or False")
-        if not 8 <= self.grid_size <= 256:
-            raise bad("grid_size", "must be between 8 and 256")
-        if self.seq_len < 2:
-            raise bad("seq_len", "must be at least 2 (a sequence needs a step)")
-        if not 0 < self.dot_sigma <= self.grid_size / 8:
-            raise bad("dot_sigma", f"must be in (0, grid_size/8 = {self.grid_size / 8}]")
-        if self.max_speed <= 0:
-            raise bad("max_speed", "must be positive")
-        if self.action_scale < 0:
-            raise bad("action_scale", "must be non-negative")
-        if self.num_occluders < 0:
-            raise bad("num_occluders", "must be non-negative")
-        if self.occluder_min_size < 1:
-            raise bad("occluder_min_size", "must be at least 1")
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.dot_sigma > self.grid_size / 8:
+            raise field_error(self, "dot_sigma", f"must be in (0, grid_size/8 = {self.grid_size / 8}]")
         if not self.occluder_min_size <= self.occluder_max_size <= self.grid_size:
-            raise bad("occluder_max_size", f"must be in [occluder_min_size, grid_size={self.grid_size}]")
-        if not 0 <= self.occluder_intensity < 1:
-            raise bad("occluder_intensity", "must be in [0, 1)")
+            raise field_error(self, "occluder_max_size",
+                              f"must be in [occluder_min_size={self.occluder_min_size}, grid_size={self.grid_size}]")
 
     @property
     def wall_low(self) -> float:
@@ -90,8 +73,8 @@ class MovingDotConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "MovingDotConfig":
-        unknown = set(values) - set(cls.__dataclass_fields__)
+    def from_dict(cls, values: dict[str, Any]) -> MovingDotConfig:
+        unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"MovingDotConfig: unknown fields {sorted(unknown)}")
         return cls(**values)
@@ -244,3 +227,103 @@ def collate_moving_dot(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.
     if not items:
         raise ValueError("collate_moving_dot: got an empty list of items")
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+# ----- the world one step at a time, and worlds fixed in advance -----------------------------------
+# A planner acts one frame at a time (chapter 10); the Play page and its tests replay a world whose
+# start, occluders and actions are written down (``rssm.export``). Both use the dynamics and the
+# renderer above, so there is one definition of the world.
+
+
+
+class EpisodeStart(Protocol):
+    """Where an episode starts: what :class:`MovingDotEnv` needs (``rssm.planning.EpisodeSpec`` is one)."""
+
+    start_state: torch.Tensor  # (4,) (x, y, vx, vy) of frame 0, pixels and pixels/frame
+    occluder_mask: torch.Tensor  # (1, H, W) bool
+
+
+class MovingDotEnv:
+    """A step-by-step moving-dot world, built from this module's own dynamics and renderer.
+
+    ``reset()`` returns frame 0; ``step(action)`` applies one action in [-1, 1]^2 (clipped there) and
+    returns the next frame. Frames are (1, H, W) float32, as one time step of a generated batch. The
+    world starts where ``spec`` says (any :class:`EpisodeStart`).
+    """
+
+    def __init__(self, world: MovingDotConfig, spec: EpisodeStart) -> None:
+        self.world = world
+        self.spec = spec
+        self.reset()
+
+    def reset(self) -> torch.Tensor:
+        """Back to the start state; returns frame 0 (1, H, W)."""
+        self.state = self.spec.start_state.clone().float()  # (4,) x, y, vx, vy
+        self.t = 0
+        return self.render()
+
+    @property
+    def position(self) -> torch.Tensor:
+        """The dot's centre (x, y) in pixels, (2,)."""
+        return self.state[:2].clone()
+
+    def render(self) -> torch.Tensor:
+        """The current frame: the dot, then the occluders over it. (1, H, W)."""
+        dot = render_dots(self.state[:2].view(1, 1, 2), self.world)  # (1, 1, 1, H, W)
+        return draw_occluders(dot, self.spec.occluder_mask.unsqueeze(0), self.world)[0, 0]
+
+    def step(self, action: torch.Tensor) -> torch.Tensor:
+        """Apply ``action`` (2,) (clipped to [-1, 1]) for one frame; returns the new frame (1, H, W)."""
+        self.state = next_states(self.state.unsqueeze(0), action.reshape(1, 1, 2), self.world)[0, 0]
+        self.t += 1
+        return self.render()
+
+
+def next_states(states: torch.Tensor, actions: torch.Tensor, world: MovingDotConfig) -> torch.Tensor:
+    """The states after each action, by :func:`simulate_states` (the world's own physics).
+
+    states: (N, 4) now; actions: (N, H, 2), clipped to [-1, 1]. Returns (N, H, 4): the state after
+    actions 0..k at index k (``simulate_states`` returns the state *before* each action, so one idle
+    action is appended and the first state dropped).
+    """
+    actions = actions.clamp(-1, 1)
+    padded = torch.cat([actions, torch.zeros_like(actions[:, :1])], 1)  # (N, H+1, 2)
+    return simulate_states(states, padded, world)[:, 1:]
+
+
+@dataclass(frozen=True)
+class ScriptedSequence:
+    """A world fixed in advance: where the dot starts, where the occluders are, and every action.
+
+    initial_state: (x, y, vx, vy) of frame 0 in pixels; occluders: (x0, y0, width, height) rectangles
+    (x the column, y the row); actions: (T, 2) in [-1, 1], ``actions[t]`` takes frame t to frame t+1.
+    """
+
+    initial_state: tuple[float, float, float, float]
+    occluders: tuple[tuple[int, int, int, int], ...]
+    actions: torch.Tensor  # (T, 2)
+
+
+def occluder_mask(occluders: tuple[tuple[int, int, int, int], ...], config: MovingDotConfig) -> torch.Tensor:
+    """(1, H, W) bool: the union of (x0, y0, width, height) rectangles, clipped to the grid."""
+    size = config.grid_size
+    mask = torch.zeros(1, size, size, dtype=torch.bool)
+    for rect in occluders:
+        if len(rect) != 4 or any(isinstance(v, bool) or not isinstance(v, int) for v in rect):
+            raise ValueError(f"occluder {rect!r}: must be four ints (x0, y0, width, height)")
+        x0, y0, w, h = rect
+        if w < 1 or h < 1:
+            raise ValueError(f"occluder {rect!r}: width and height must be at least 1")
+        mask[0, max(y0, 0) : max(y0 + h, 0), max(x0, 0) : max(x0 + w, 0)] = True
+    return mask
+
+
+def play_sequence(sequence: ScriptedSequence, config: MovingDotConfig) -> dict[str, torch.Tensor]:
+    """Run the package's world on a scripted sequence: states (T, 4) and frames (T, 1, H, W)."""
+    initial = torch.tensor([sequence.initial_state], dtype=torch.float32)  # (1, 4)
+    states = simulate_states(initial, sequence.actions[None].float(), config)  # (1, T, 4)
+    mask = occluder_mask(sequence.occluders, config)[None]  # (1, 1, H, W)
+    frames = render_dots(states[..., :2], config)  # (1, T, 1, H, W)
+    if config.use_occlusion:
+        frames = draw_occluders(frames, mask, config)
+    return {"states": states[0], "obs": frames[0]}

@@ -9,8 +9,11 @@ chapter 9 (``book/09_discrete_latents``) the categorical.
 The two are small immutable records of tensors with the same interface, so the model, the losses
 and the evaluation never need to ask which one they hold:
 
-- ``sample()``: a differentiable sample of z, flat (..., latent size). The Gaussian's is
-  reparameterised; the categorical's is exactly one-hot, with straight-through gradients;
+- ``sample(noise=None)``: a differentiable sample of z, flat (..., latent size). The Gaussian's is
+  reparameterised; the categorical's is exactly one-hot, with straight-through gradients. Every kind
+  draws its randomness as standard-normal ``noise`` of shape (..., noise size) and turns it into a
+  sample its own way, so a caller that must hold the noise (the browser's graphs, a test) passes it in
+  and never asks which kind it holds;
 - ``mode``: the z of the "mean path" (evaluation, open-loop rollouts): the Gaussian's mean, or the
   one-hot of each variable's most likely class (straight-through, as in DreamerV2);
 - ``kl(other)``: KL(self || other) summed over the whole latent, in nats, shape (...);
@@ -18,15 +21,20 @@ and the evaluation never need to ask which one they hold:
 - ``detach()`` (a stop-gradient copy), ``map(fn)`` (apply ``fn`` to every tensor, e.g. to slice
   time) and :func:`stack` (stack per-step distributions along a new dimension).
 
-The latent size is ``stoch_dim`` for the Gaussian and ``stoch_dim * classes`` for the categorical
-(:attr:`rssm.model.RSSMConfig.latent_size`).
+Each kind also says how big it is for a model's config (any object with ``stoch_dim``, ``classes``,
+``unimix`` and ``min_std``, such as :class:`rssm.model.RSSMConfig`): ``head_size`` (numbers a network
+outputs to parameterise it), ``size`` (numbers in z: ``stoch_dim`` for the Gaussian, ``stoch_dim *
+classes`` for the categorical), ``noise_size``, and ``from_head`` builds one from a network's output.
+:data:`KINDS` maps each ``RSSMConfig.latent`` name to its class: this module is the only place that
+knows what the kinds differ in.
 """
 
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch.nn import functional as F
@@ -55,13 +63,38 @@ class Gaussian(NamedTuple):
         mean, raw_std = raw.chunk(2, -1)
         return cls(mean, F.softplus(raw_std) + min_std)
 
-    def rsample(self) -> torch.Tensor:
-        """Reparameterised sample: mean + std * eps, so gradients flow into mean and std."""
-        return self.mean + self.std * torch.randn_like(self.std)
+    @classmethod
+    def from_head(cls, raw: torch.Tensor, config: Any) -> Gaussian:
+        """From a network's output (..., ``head_size``) for a model of this ``config``."""
+        return cls.from_raw(raw, config.min_std)
 
-    def sample(self) -> torch.Tensor:
-        """A sample of z, (..., stoch_dim): the reparameterised :meth:`rsample`."""
-        return self.rsample()
+    @staticmethod
+    def head_size(config: Any) -> int:
+        """A mean and a raw std per dimension: 2 * stoch_dim."""
+        return 2 * config.stoch_dim
+
+    @staticmethod
+    def size(config: Any) -> int:
+        """Numbers in z: stoch_dim."""
+        return config.stoch_dim
+
+    @staticmethod
+    def noise_size(config: Any) -> int:
+        """One standard-normal number per dimension."""
+        return config.stoch_dim
+
+    def sample(self, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """A reparameterised sample of z, mean + std * noise, (..., stoch_dim): gradients flow into mean and std.
+
+        noise: standard normal, (..., stoch_dim); drawn here when None. Zero noise gives the mean.
+        """
+        if noise is None:
+            noise = torch.randn_like(self.std)
+        return self.mean + self.std * noise
+
+    def rsample(self) -> torch.Tensor:
+        """:meth:`sample` under ``torch.distributions``' name for a reparameterised sample."""
+        return self.sample()
 
     @property
     def mode(self) -> torch.Tensor:
@@ -107,6 +140,26 @@ class Categorical(NamedTuple):
         probs = (1 - unimix) * raw.softmax(-1) + unimix / classes
         return cls(torch.log(probs))
 
+    @classmethod
+    def from_head(cls, raw: torch.Tensor, config: Any) -> Categorical:
+        """From a network's output (..., ``head_size``) for a model of this ``config``."""
+        return cls.from_logits(raw, config.classes, config.unimix)
+
+    @staticmethod
+    def head_size(config: Any) -> int:
+        """A logit per class of every variable: stoch_dim * classes."""
+        return config.stoch_dim * config.classes
+
+    @staticmethod
+    def size(config: Any) -> int:
+        """Numbers in z: a one-hot vector of ``classes`` per variable."""
+        return config.stoch_dim * config.classes
+
+    @staticmethod
+    def noise_size(config: Any) -> int:
+        """One standard-normal number per variable (it picks the class)."""
+        return config.stoch_dim
+
     @property
     def probs(self) -> torch.Tensor:
         """Class probabilities, (..., stoch_dim, classes)."""
@@ -119,16 +172,25 @@ class Categorical(NamedTuple):
     def _straight_through(self, index: torch.Tensor) -> torch.Tensor:
         """One-hot of ``index`` (..., stoch_dim) in the forward pass, the gradient of ``probs`` in the backward pass."""
         probs = self.probs
-        one_hot = F.one_hot(index, self.classes).to(probs.dtype)
+        classes = torch.arange(self.classes, device=index.device)
+        one_hot = (index.unsqueeze(-1) == classes).to(probs.dtype)  # (..., stoch_dim, classes)
         # probs - probs.detach() is exactly 0 in value, so z stays exactly one-hot; its gradient is
         # that of probs: the straight-through estimator (Bengio et al. 2013; DreamerV2).
         return (one_hot + (probs - probs.detach())).flatten(-2)  # (..., stoch_dim * classes)
 
-    def sample(self) -> torch.Tensor:
+    def sample(self, noise: torch.Tensor | None = None) -> torch.Tensor:
         """One class per variable, drawn from ``probs``: z is (..., stoch_dim * classes), exactly one-hot per
-        variable, with straight-through gradients to the logits."""
-        probs = self.probs.detach()
-        index = torch.multinomial(probs.reshape(-1, self.classes), 1).view(probs.shape[:-1])
+        variable, with straight-through gradients to the logits.
+
+        noise: standard normal, (..., stoch_dim); drawn here when None. Each variable's number becomes a
+        uniform u = Phi(noise) in (0, 1), and the class is the first whose cumulative probability
+        exceeds u (inverse-CDF sampling).
+        """
+        if noise is None:
+            noise = torch.randn(self.logits.shape[:-1], device=self.logits.device)
+        uniform = 0.5 * (1 + torch.erf(noise / math.sqrt(2)))  # (..., stoch_dim): Phi(noise)
+        cdf = self.probs.detach().cumsum(-1)  # (..., stoch_dim, classes)
+        index = (cdf < uniform.unsqueeze(-1)).sum(-1).clamp(max=self.classes - 1)  # (..., stoch_dim)
         return self._straight_through(index)
 
     @property
@@ -155,6 +217,17 @@ class Categorical(NamedTuple):
 
 Latent = Gaussian | Categorical
 """Either kind of latent distribution."""
+
+LatentKind = Literal["gaussian", "categorical"]
+"""The names of the kinds, as ``RSSMConfig.latent`` takes them."""
+
+KINDS: dict[str, type[Latent]] = {"gaussian": Gaussian, "categorical": Categorical}
+assert tuple(KINDS) == typing.get_args(LatentKind)
+
+
+def kind_of(config: Any) -> type[Latent]:
+    """The distribution class of ``config.latent`` (e.g. an :class:`rssm.model.RSSMConfig`)."""
+    return KINDS[config.latent]
 
 
 def stack(steps: Sequence[Latent], dim: int = 1) -> Latent:

@@ -5,21 +5,25 @@ Runtime Web, with no Python anywhere. This module cuts the model into the three 
 for one frame, each a small ``nn.Module`` that calls the model's own methods, with the state (h, z)
 passed in and out:
 
-- :class:`PriorStep`: ``(h, z, action, noise) -> (h_next, z_next, mean, std)``, the GRU step and the
-  prior p(z_t | h_t) of :meth:`rssm.model.RSSM.prior_step`; ``z_next = mean + std * noise``, so zero
-  noise gives the prior's mean and standard-normal noise a sample;
-- :class:`PosteriorStep`: ``(h, frame, noise) -> (z, mean, std)``, the encoder and the posterior
+- :class:`PriorStep`: ``(h, z, action, noise) -> (h_next, z_mode, z_sample)``, the GRU step and the
+  prior p(z_t | h_t) of :meth:`rssm.model.RSSM.prior_step`: its mode (the Gaussian's mean, the
+  categorical's most likely classes) and the sample that the standard-normal ``noise`` draws;
+- :class:`PosteriorStep`: ``(h, frame, noise) -> (z_mode, z_sample)``, the encoder and the posterior
   q(z_t | h_t, e_t) of :meth:`rssm.model.RSSM.posterior`, for a frame the model is shown;
 - :class:`DecodeStep`: ``(h, z) -> frame``, :meth:`rssm.model.RSSM.decode`.
 
 Watching frame t is ``PriorStep`` (advance h with a_{t-1}) then ``PosteriorStep`` (correct z with the
 frame); dreaming is ``PriorStep`` alone. The GRU lives in one graph only, so no weight is shipped twice.
-The noise is an input (the browser draws it) so that every graph is deterministic and testable.
+The noise is an input (the browser draws it, ``noise_size`` standard-normal numbers) so that every graph
+is deterministic and testable; how it becomes a sample is the latent's business
+(:meth:`rssm.distributions.Gaussian.sample`, :meth:`rssm.distributions.Categorical.sample`), so both
+kinds of latent export alike.
 
 :func:`export_play_assets` writes the three ``.onnx`` files, a ``manifest.json`` (sizes, K, the world's
 settings) and ``reference.bin``: the frames PyTorch predicts on a scripted 40-step sequence
 (:func:`scripted_sequence`), watched and dreamed, which the page replays through the graphs to check them.
-Command line: ``python -m rssm.export OUT_DIR``; the book's build runs it (``_ext/play_assets.py``).
+Command line: ``python -m rssm.export OUT_DIR [--checkpoint NAME_OR_PATH]``: a shipped model's name or
+the path of a ``model.pt`` that ``rssm-train`` wrote. The book's build runs it (``_ext/play_assets.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ import logging
 import math
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +44,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rssm.checkpoint import PRETRAINED, load_checkpoint
-from rssm.dataset import MovingDotConfig, draw_occluders, render_dots, simulate_states
+from rssm.checkpoint import PRETRAINED, checkpoint_path, load_checkpoint
+from rssm.dataset import MovingDotConfig, ScriptedSequence, play_sequence
 from rssm.model import RSSM, RSSMState
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: the step graphs output z's mode and a sample, for either kind of latent
 OPSET = 18  # the opset torch.onnx's exporter writes natively; ONNX Runtime Web 1.22 runs up to 22
 REFERENCE_STEPS = 40  # frames in the scripted reference sequence
 GRAPH_FILES = {"prior_step": "prior_step.onnx", "posterior_step": "posterior_step.onnx", "decoder": "decoder.onnx"}
@@ -57,8 +60,8 @@ GRAPH_FILES = {"prior_step": "prior_step.onnx", "posterior_step": "posterior_ste
 class PriorStep(nn.Module):
     """Advance the state by one action with the prior. Batch 1 in the browser; any batch works here.
 
-    h: (B, deter), z: (B, stoch), action: (B, action_dim) = a_{t-1}, noise: (B, stoch).
-    Returns h_t (B, deter), z_t = mean + std * noise (B, stoch), and the prior's mean and std (B, stoch).
+    h: (B, deter), z: (B, latent), action: (B, action_dim) = a_{t-1}, noise: (B, noise_size).
+    Returns h_t (B, deter), and z_t (B, latent) twice: the prior's mode and the sample ``noise`` draws.
     """
 
     def __init__(self, model: RSSM) -> None:
@@ -67,14 +70,14 @@ class PriorStep(nn.Module):
 
     def forward(self, h: torch.Tensor, z: torch.Tensor, action: torch.Tensor, noise: torch.Tensor):
         h_next, prior = self.model.prior_step(RSSMState(h, z), action)
-        return h_next, prior.mean + prior.std * noise, prior.mean, prior.std
+        return h_next, prior.mode, prior.sample(noise)
 
 
 class PosteriorStep(nn.Module):
     """Correct z_t with the frame the model is shown: q(z_t | h_t, encoder(frame_t)).
 
-    h: (B, deter) = h_t from :class:`PriorStep`, frame: (B, C, H, W), noise: (B, stoch).
-    Returns z_t = mean + std * noise (B, stoch) and the posterior's mean and std (B, stoch).
+    h: (B, deter) = h_t from :class:`PriorStep`, frame: (B, C, H, W), noise: (B, noise_size).
+    Returns z_t (B, latent) twice: the posterior's mode and the sample ``noise`` draws.
     """
 
     def __init__(self, model: RSSM) -> None:
@@ -83,11 +86,11 @@ class PosteriorStep(nn.Module):
 
     def forward(self, h: torch.Tensor, frame: torch.Tensor, noise: torch.Tensor):
         post = self.model.posterior(h, self.model.encoder(frame))  # encoder: (B, C, H, W) -> (B, embed)
-        return post.mean + post.std * noise, post.mean, post.std
+        return post.mode, post.sample(noise)
 
 
 class DecodeStep(nn.Module):
-    """Render the state as a frame: (h (B, deter), z (B, stoch)) -> (B, C, H, W), unsquashed."""
+    """Render the state as a frame: (h (B, deter), z (B, latent)) -> (B, C, H, W), unsquashed."""
 
     def __init__(self, model: RSSM) -> None:
         super().__init__()
@@ -100,14 +103,14 @@ class DecodeStep(nn.Module):
 def graph_signatures(model: RSSM) -> dict[str, dict[str, dict[str, list[int]]]]:
     """Input and output names and shapes (batch 1) of each graph, as written into the manifest."""
     c = model.config
-    h, z, a = [1, c.deter_dim], [1, c.stoch_dim], [1, c.action_dim]
+    h, z, a, noise = [1, c.deter_dim], [1, c.latent_size], [1, c.action_dim], [1, c.noise_size]
     frame = [1, c.image_channels, c.image_size, c.image_size]
     return {
         "prior_step": {
-            "inputs": {"h": h, "z": z, "action": a, "noise": z},
-            "outputs": {"h_next": h, "z_next": z, "mean": z, "std": z},
+            "inputs": {"h": h, "z": z, "action": a, "noise": noise},
+            "outputs": {"h_next": h, "z_mode": z, "z_sample": z},
         },
-        "posterior_step": {"inputs": {"h": h, "frame": frame, "noise": z}, "outputs": {"z": z, "mean": z, "std": z}},
+        "posterior_step": {"inputs": {"h": h, "frame": frame, "noise": noise}, "outputs": {"z_mode": z, "z_sample": z}},
         "decoder": {"inputs": {"h": h, "z": z}, "outputs": {"frame": frame}},
     }
 
@@ -145,19 +148,6 @@ def export_graph(module: nn.Module, signature: dict[str, dict[str, list[int]]], 
 # ----- the scripted reference sequence ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScriptedSequence:
-    """A world fixed in advance: where the dot starts, where the occluders are, and every action.
-
-    initial_state: (x, y, vx, vy) of frame 0 in pixels; occluders: (x0, y0, width, height) rectangles
-    (x the column, y the row); actions: (T, 2) in [-1, 1], ``actions[t]`` takes frame t to frame t+1.
-    """
-
-    initial_state: tuple[float, float, float, float]
-    occluders: tuple[tuple[int, int, int, int], ...]
-    actions: torch.Tensor  # (T, 2)
-
-
 def scripted_sequence(steps: int = REFERENCE_STEPS) -> ScriptedSequence:
     """The reference sequence: a dot that swerves across the grid and passes behind an occluder.
 
@@ -169,31 +159,6 @@ def scripted_sequence(steps: int = REFERENCE_STEPS) -> ScriptedSequence:
     actions = torch.stack([torch.cos(0.21 * t), torch.sin(0.13 * t + 0.5)], -1)  # (T, 2)
     occluders = ((14, 12, 7, 9), (3, 22, 9, 5))
     return ScriptedSequence(initial_state=(6.0, 9.0, 1.25, 0.5), occluders=occluders, actions=actions)
-
-
-def occluder_mask(occluders: tuple[tuple[int, int, int, int], ...], config: MovingDotConfig) -> torch.Tensor:
-    """(1, H, W) bool: the union of (x0, y0, width, height) rectangles, clipped to the grid."""
-    size = config.grid_size
-    mask = torch.zeros(1, size, size, dtype=torch.bool)
-    for rect in occluders:
-        if len(rect) != 4 or any(isinstance(v, bool) or not isinstance(v, int) for v in rect):
-            raise ValueError(f"occluder {rect!r}: must be four ints (x0, y0, width, height)")
-        x0, y0, w, h = rect
-        if w < 1 or h < 1:
-            raise ValueError(f"occluder {rect!r}: width and height must be at least 1")
-        mask[0, max(y0, 0) : max(y0 + h, 0), max(x0, 0) : max(x0 + w, 0)] = True
-    return mask
-
-
-def play_sequence(sequence: ScriptedSequence, config: MovingDotConfig) -> dict[str, torch.Tensor]:
-    """Run the package's world on a scripted sequence: states (T, 4) and frames (T, 1, H, W)."""
-    initial = torch.tensor([sequence.initial_state], dtype=torch.float32)  # (1, 4)
-    states = simulate_states(initial, sequence.actions[None].float(), config)  # (1, T, 4)
-    mask = occluder_mask(sequence.occluders, config)[None]  # (1, 1, H, W)
-    frames = render_dots(states[..., :2], config)  # (1, T, 1, H, W)
-    if config.use_occlusion:
-        frames = draw_occluders(frames, mask, config)
-    return {"states": states[0], "obs": frames[0]}
 
 
 @torch.no_grad()
@@ -226,22 +191,22 @@ def export_play_assets(
     model: RSSM | None = None,
     world: MovingDotConfig | None = None,
     K: int = 8,
-    checkpoint_name: str = "moving_dot_occluded",
+    checkpoint: str | Path = "moving_dot_occluded",
 ) -> Path:
     """Write the graphs, ``reference.bin`` and ``manifest.json`` into ``out_dir``; returns the manifest's path.
 
-    With no ``model``, the shipped checkpoint ``checkpoint_name`` is used, with its own world.
+    With no ``model``, ``checkpoint`` is loaded, with its own world: a shipped model's name
+    (:data:`rssm.checkpoint.PRETRAINED`) or the path of a ``model.pt`` written by ``rssm-train``.
     ``reference.bin`` holds float32 frames, one block per entry of the manifest's ``reference.frames``.
     """
     if isinstance(K, bool) or not isinstance(K, int) or not 1 <= K < REFERENCE_STEPS:
         raise ValueError(f"K={K!r}: must be an int in [1, {REFERENCE_STEPS - 1}]")
     source: dict[str, Any] = {}
     if model is None:
-        if checkpoint_name not in PRETRAINED:
-            raise ValueError(f"unknown pretrained model {checkpoint_name!r}; available: {', '.join(PRETRAINED)}")
-        checkpoint = load_checkpoint(PRETRAINED[checkpoint_name])
-        model, world = checkpoint.model, world or checkpoint.data_config
-        source = {"checkpoint": PRETRAINED[checkpoint_name].name, "sha256": _sha256(PRETRAINED[checkpoint_name])}
+        path = checkpoint_path(checkpoint)
+        loaded = load_checkpoint(path)
+        model, world = loaded.model, world or loaded.data_config
+        source = {"checkpoint": path.name, "sha256": _sha256(path)}
     if world is None:
         raise ValueError("world: pass the MovingDotConfig the model was trained on")
     c = model.config
@@ -275,7 +240,7 @@ def export_play_assets(
     manifest = {
         "format": MANIFEST_FORMAT,
         "K": K,
-        "model": {**c.to_dict(), **source},
+        "model": {**c.to_dict(), "latent_size": c.latent_size, "noise_size": c.noise_size, **source},
         "world": world.to_dict(),
         "graphs": graphs,
         "reference": {
@@ -288,8 +253,8 @@ def export_play_assets(
             "positions": [[float(v) for v in s[:2]] for s in played["states"].tolist()],
             "frames": frames_index,
             "modes": {
-                "watch": "posterior mean on every frame",
-                "dream": f"posterior mean for frames 0..{K - 1}, then the prior's mean",
+                "watch": "the posterior's mode on every frame",
+                "dream": f"the posterior's mode for frames 0..{K - 1}, then the prior's mode",
             },
         },
     }
@@ -315,14 +280,20 @@ def read_reference(manifest_path: str | Path) -> tuple[dict[str, Any], dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m rssm.export", description="Export the shipped RSSM to ONNX for the book's Play page."
+        prog="python -m rssm.export",
+        description="Export an RSSM to ONNX for the book's Play page: a shipped model, or your own model.pt.",
     )
     parser.add_argument("out_dir", help="folder for the .onnx files, manifest.json and reference.bin")
-    parser.add_argument("--checkpoint", default="moving_dot_occluded", help=f"one of: {', '.join(PRETRAINED)}")
+    parser.add_argument(
+        "--checkpoint",
+        default="moving_dot_occluded",
+        help=f"a shipped model ({', '.join(PRETRAINED)}) or the path of a model.pt that rssm-train wrote "
+        "(default: moving_dot_occluded)",
+    )
     parser.add_argument("--K", type=int, default=8, help="frames the page watches before it dreams (default 8)")
     args = parser.parse_args(argv)
     try:
-        manifest = export_play_assets(args.out_dir, K=args.K, checkpoint_name=args.checkpoint)
+        manifest = export_play_assets(args.out_dir, K=args.K, checkpoint=args.checkpoint)
     except (ValueError, FileNotFoundError) as error:
         print(f"rssm.export: {error}", file=sys.stderr)
         return 2

@@ -10,9 +10,9 @@ players (:mod:`rssm.players`) and by the live explorer (:mod:`rssm.widgets`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,8 +22,18 @@ from matplotlib.figure import Figure
 from rssm.dataset import MovingDotConfig
 from rssm.evaluate import VALIDATION, OpenLoopReport
 from rssm.model import RSSM
-from rssm.style import (COLORS, COLUMN_WIDTH, DPI, FRAMES_PER_ROW, LABELS, MARKER_COLOR, Frames, as_frames, draw_frame,
-                        figure_size)
+from rssm.style import (
+    COLORS,
+    COLUMN_WIDTH,
+    DPI,
+    FRAMES_PER_ROW,
+    LABELS,
+    MARKER_COLOR,
+    Frames,
+    as_frames,
+    draw_frame,
+    figure_size,
+)
 
 CONTEXT_TEXT = "context:\nthe model\nsees this frame"  # what a prediction panel says during the context
 

@@ -19,17 +19,17 @@ predicted from ``actions[:, t-1]``; at t = 0 the previous action and state are z
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 import typing
-from typing import Any, Literal, NamedTuple
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rssm.distributions import Categorical, Gaussian, Latent, stack
+from rssm.config import Bounds, between, check_fields, field_error, positive
+from rssm.distributions import Gaussian, Latent, LatentKind, kind_of, stack
 
-LatentKind = Literal["gaussian", "categorical"]
 LATENTS: tuple[str, ...] = typing.get_args(LatentKind)  # the kinds of z the model knows
 
 
@@ -38,8 +38,8 @@ class RSSMConfig:
     """Sizes of the RSSM. Defaults are the fast CPU recipe (see ``book/04_training_kl_balancing``)."""
 
     image_size: int = 32  # frames are image_size x image_size (must match MovingDotConfig.grid_size)
-    image_channels: int = 1
-    action_dim: int = 2
+    image_channels: int = 1  # channels of a frame (the moving-dot world's are gray: 1)
+    action_dim: int = 2  # numbers in an action (the moving-dot world's: 2, a velocity change in x and y)
     deter_dim: int = 256  # size of the GRU state h
     stoch_dim: int = 32  # size of z: Gaussian dimensions, or the number of categorical variables
     hidden_dim: int = 192  # width of the MLPs around the GRU (prior, posterior, input)
@@ -52,37 +52,35 @@ class RSSMConfig:
     classes: int = 32  # classes of each categorical variable (not used by the Gaussian latent)
     unimix: float = 0.01  # share of a uniform distribution mixed into each categorical (DreamerV3)
 
+    bounds: ClassVar[dict[str, Bounds]] = {  # each field's type is checked too; latent's choices are LATENTS
+        "image_size": positive, "image_channels": positive, "action_dim": positive, "deter_dim": positive,
+        "stoch_dim": positive, "hidden_dim": positive, "embed_dim": positive, "cnn_depth": positive,
+        "cnn_layers": positive, "min_std": between(0, 10, "()"), "classes": positive, "unimix": between(0, 1, "[)"),
+    }
+
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"RSSMConfig.{f.name}={value!r}: must be a positive int")
-        if isinstance(self.min_std, bool) or not isinstance(self.min_std, (int, float)) or not 0 < self.min_std < 10:
-            raise ValueError(f"RSSMConfig.min_std={self.min_std!r}: must be a number in (0, 10)")
-        if not isinstance(self.gru_layer_norm, bool):
-            raise ValueError(f"RSSMConfig.gru_layer_norm={self.gru_layer_norm!r}: must be True or False")
-        if self.latent not in LATENTS:
-            raise ValueError(f"RSSMConfig.latent={self.latent!r}: unknown latent, must be one of {LATENTS}")
+        check_fields(self)
         if self.latent == "categorical" and self.classes < 2:
-            raise ValueError(f"RSSMConfig.classes={self.classes!r}: a categorical variable needs 2 classes or more")
-        if isinstance(self.unimix, bool) or not isinstance(self.unimix, (int, float)) or not 0 <= self.unimix < 1:
-            raise ValueError(f"RSSMConfig.unimix={self.unimix!r}: must be a number in [0, 1)")
+            raise field_error(self, "classes", "a categorical variable needs 2 classes or more")
         if self.image_size % (2**self.cnn_layers) != 0 or self.image_size // (2**self.cnn_layers) < 2:
-            raise ValueError(
-                f"RSSMConfig.image_size={self.image_size}: must be divisible by 2**cnn_layers="
-                f"{2**self.cnn_layers} and leave at least 2x2 pixels"
-            )
+            raise field_error(self, "image_size", f"must be divisible by 2**cnn_layers={2**self.cnn_layers} and leave "
+                                                  "at least 2x2 pixels")
 
     @property
     def latent_size(self) -> int:
         """How many numbers z holds: ``stoch_dim`` (Gaussian), or ``stoch_dim * classes`` one-hot entries."""
-        return self.stoch_dim * self.classes if self.latent == "categorical" else self.stoch_dim
+        return kind_of(self).size(self)
+
+    @property
+    def noise_size(self) -> int:
+        """How many standard-normal numbers one sample of z takes (:meth:`rssm.distributions.Gaussian.sample`)."""
+        return kind_of(self).noise_size(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "RSSMConfig":
+    def from_dict(cls, values: dict[str, Any]) -> RSSMConfig:
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"RSSMConfig: unknown fields {sorted(unknown)}")
@@ -228,8 +226,8 @@ class RSSM(nn.Module):
             self.gru: nn.Module = LayerNormGRUCell(config.hidden_dim, config.deter_dim)
         else:
             self.gru = nn.GRUCell(config.hidden_dim, config.deter_dim)
-        # the heads output a Gaussian's mean and raw std, or every categorical variable's logits
-        stats = config.latent_size if config.latent == "categorical" else 2 * config.stoch_dim
+        # the heads output what parameterises z: a Gaussian's mean and raw std, or every categorical's logits
+        stats = kind_of(config).head_size(config)
         self.prior_net = nn.Sequential(
             nn.Linear(config.deter_dim, config.hidden_dim), nn.SiLU(), nn.Linear(config.hidden_dim, stats)
         )
@@ -240,13 +238,20 @@ class RSSM(nn.Module):
         )
 
     # ----- one step -------------------------------------------------------------------------------
+    #
+    # One filtering step is: advance h with the GRU (the prior's half), then correct z with the frame
+    # (the posterior's half). The first layer of the GRU's input sees [z_{t-1}, a_{t-1}] and the first
+    # layer of the posterior sees [h_t, e_t]. Both are linear in a concatenation, so each splits into a
+    # part that needs the previous step (z, h) and a part that does not (the action's, the frame's):
+    # ``W [z, a] + b = W_z z + (W_a a + b)``. The second part is computed by :meth:`action_features` and
+    # :meth:`frame_features`, for one step or for a whole sequence at once; :meth:`advance` and
+    # :meth:`correct` do the rest. :meth:`prior_step` and :meth:`posterior` (one step, chapter 3) and
+    # :meth:`observe` and :meth:`imagine` (whole sequences) are all built from these four, so there is
+    # one definition of a step; a subclass changes a step by overriding one of them.
 
     def _distribution(self, raw: torch.Tensor) -> Latent:
-        """A head's output (B, stats) -> the latent distribution it parameterises."""
-        c = self.config
-        if c.latent == "categorical":
-            return Categorical.from_logits(raw, c.classes, c.unimix)
-        return Gaussian.from_raw(raw, c.min_std)
+        """A head's output (B, head size) -> the latent distribution it parameterises."""
+        return kind_of(self.config).from_head(raw, self.config)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> RSSMState:
         """The state before frame 0: zeros, as in PlaNet and DreamerV2."""
@@ -256,14 +261,40 @@ class RSSM(nn.Module):
             torch.zeros(batch_size, self.config.latent_size, device=device),
         )
 
+    def action_features(self, prev_actions: torch.Tensor) -> torch.Tensor:
+        """The action's part of the GRU input's first layer, W_a a + b: (..., action_dim) -> (..., hidden_dim)."""
+        first = self.gru_input[0]
+        return F.linear(prev_actions, first.weight[:, self.config.latent_size :], first.bias)
+
+    def frame_features(self, embeds: torch.Tensor) -> torch.Tensor:
+        """The frame's part of the posterior's first layer, W_e e + b: (..., embed_dim) -> (..., hidden_dim)."""
+        first = self.posterior_net[0]
+        return F.linear(embeds, first.weight[:, self.config.deter_dim :], first.bias)
+
+    def advance(self, state: RSSMState, action_features: torch.Tensor) -> torch.Tensor:
+        """h_t = GRU(h_{t-1}, input(z_{t-1}, a_{t-1})), the input's action part given: (B, hidden) -> (B, deter)."""
+        first = self.gru_input[0]
+        x = torch.addmm(action_features, state.z, first.weight[:, : self.config.latent_size].t())  # (B, hidden)
+        return self.gru(self.gru_input[1:](x), state.h)  # (B, deter)
+
+    def prior(self, h: torch.Tensor) -> Latent:
+        """p(z_t | h_t), for h of any leading shape (..., deter_dim)."""
+        return self._distribution(self.prior_net(h))
+
+    def correct(self, h: torch.Tensor, frame_features: torch.Tensor) -> Latent:
+        """q(z_t | h_t, e_t), the frame's part of the first layer given. h: (B, deter), frame_features: (B, hidden)."""
+        first = self.posterior_net[0]
+        x = torch.addmm(frame_features, h, first.weight[:, : self.config.deter_dim].t())  # (B, hidden)
+        return self._distribution(self.posterior_net[1:](x))
+
     def prior_step(self, state: RSSMState, prev_action: torch.Tensor) -> tuple[torch.Tensor, Latent]:
         """Advance h by one frame and return (h_t, p(z_t | h_t)). prev_action: (B, action_dim)."""
-        h = self.gru(self.gru_input(torch.cat([state.z, prev_action], -1)), state.h)  # (B, deter)
-        return h, self._distribution(self.prior_net(h))
+        h = self.advance(state, self.action_features(prev_action))  # (B, deter)
+        return h, self.prior(h)
 
     def posterior(self, h: torch.Tensor, embed: torch.Tensor) -> Latent:
         """q(z_t | h_t, e_t). h: (B, deter_dim), embed: (B, embed_dim)."""
-        return self._distribution(self.posterior_net(torch.cat([h, embed], -1)))
+        return self.correct(h, self.frame_features(embed))
 
     def decode(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Render frames from states. h: (..., deter_dim), z: (..., latent_size) -> (..., C, H, W)."""
@@ -294,64 +325,26 @@ class RSSM(nn.Module):
         """Filter frames with the posterior from the initial state. Shapes as in :meth:`forward`.
 
         z_t is a posterior sample, or the posterior's mode when ``sample`` is False (for evaluation): the
-        Gaussian's mean, or the categorical's most likely classes.
+        Gaussian's mean, or the categorical's most likely classes. Only :meth:`advance`, :meth:`correct`
+        and the sample feed the next step, so they alone run frame by frame; the action's and the
+        frame's features are computed for all T frames first, and the prior p(z_t | h_t), which feeds
+        nothing inside the loop, for all T states after.
         """
-        embeds = self.encode(obs)  # (B, T, E)
-        prev_actions = shift_actions(actions)  # (B, T, A)
-        if type(self).prior_step is RSSM.prior_step and type(self).posterior is RSSM.posterior:
-            return self._observe_fast(embeds, prev_actions, sample)
-        return self._observe_stepwise(embeds, prev_actions, sample)
-
-    def _observe_stepwise(self, embeds: torch.Tensor, prev_actions: torch.Tensor, sample: bool) -> RSSMOutput:
-        """The reference filter: :meth:`prior_step`, then :meth:`posterior`, frame by frame.
-
-        embeds (B, T, E), prev_actions (B, T, A). A subclass that overrides either method (the bug zoo
-        of chapter 8 does) is filtered by this loop, so that its change is honoured.
-        """
-        state = self.initial_state(embeds.shape[0], embeds.device)
-        steps = []
-        for t in range(embeds.shape[1]):
-            h, prior = self.prior_step(state, prev_actions[:, t])
-            post = self.posterior(h, embeds[:, t])
-            state = RSSMState(h, post.sample() if sample else post.mode)
-            steps.append((state, prior, post))
-        return self._collect(steps)
-
-    def _observe_fast(self, embeds: torch.Tensor, prev_actions: torch.Tensor, sample: bool) -> RSSMOutput:
-        """:meth:`_observe_stepwise` with the work that does not need the previous step taken out of the loop.
-
-        Only the GRU, the posterior and its sample feed the next step. The prior p(z_t | h_t) feeds
-        nothing inside the loop, so it runs once over all T states afterwards. And the first layers of
-        the posterior and of the GRU's input are linear in a concatenation: ``W [h, e] + b`` is
-        ``W_h h + (W_e e + b)``, and ``W [z, a] + b`` is ``W_z z + (W_a a + b)``; the bracketed halves
-        are computed for all T frames in one matrix product each. Same values up to float rounding,
-        same random draws; on a CPU a training step of the default model is about 10% faster.
-        """
-        B, T = embeds.shape[:2]
-        D, Z = self.config.deter_dim, self.config.latent_size
-        post_in, post_act, post_out = self.posterior_net
-        gru_in, gru_act = self.gru_input
         # time-major (T, B, hidden), so that frame t's slice is contiguous
-        embed_part = F.linear(embeds.transpose(0, 1), post_in.weight[:, D:], post_in.bias)
-        action_part = F.linear(prev_actions.transpose(0, 1), gru_in.weight[:, Z:], gru_in.bias)
-        post_w_h, gru_w_z = post_in.weight[:, :D].t(), gru_in.weight[:, :Z].t()  # (D, hidden), (Z, hidden)
-        h, z = self.initial_state(B, embeds.device)  # (B, D), (B, Z)
+        frame_features = self.frame_features(self.encode(obs).transpose(0, 1))
+        action_features = self.action_features(shift_actions(actions).transpose(0, 1))
+        state = self.initial_state(obs.shape[0], obs.device)
         hs, zs, posts = [], [], []
-        for t in range(T):
-            h = self.gru(gru_act(torch.addmm(action_part[t], z, gru_w_z)), h)  # (B, D)
-            post = self._distribution(post_out(post_act(torch.addmm(embed_part[t], h, post_w_h))))
-            z = post.sample() if sample else post.mode  # (B, Z)
+        for t in range(obs.shape[1]):
+            h = self.advance(state, action_features[t])  # (B, deter)
+            post = self.correct(h, frame_features[t])
+            state = RSSMState(h, post.sample() if sample else post.mode)
             hs.append(h)
-            zs.append(z)
+            zs.append(state.z)
             posts.append(post)
-        h_all, z_all = torch.stack(hs, 1), torch.stack(zs, 1)  # (B, T, D), (B, T, Z)
-        return RSSMOutput(
-            recon=self.decode(h_all, z_all),
-            prior=self._distribution(self.prior_net(h_all)),  # all T frames at once
-            posterior=stack(posts),
-            h=h_all,
-            z=z_all,
-        )
+        h_all, z_all = torch.stack(hs, 1), torch.stack(zs, 1)  # (B, T, deter), (B, T, latent)
+        return RSSMOutput(recon=self.decode(h_all, z_all), prior=self.prior(h_all), posterior=stack(posts),
+                          h=h_all, z=z_all)
 
     def imagine(
         self, state: RSSMState, prev_actions: torch.Tensor, sample: bool = False, decode: bool = True
@@ -364,9 +357,11 @@ class RSSM(nn.Module):
         with N frames whose posterior fields repeat the prior; ``decode=False`` skips rendering the
         frames (``recon`` is None), for losses that only need the latents.
         """
+        action_features = self.action_features(prev_actions.transpose(0, 1))  # (N, B, hidden)
         steps = []
-        for i in range(prev_actions.shape[1]):
-            h, prior = self.prior_step(state, prev_actions[:, i])
+        for features in action_features:
+            h = self.advance(state, features)  # (B, deter)
+            prior = self.prior(h)
             state = RSSMState(h, prior.sample() if sample else prior.mode)
             steps.append((state, prior, prior))
         return self._collect(steps, decode)

@@ -30,19 +30,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rssm.config import Bounds, between, check_fields, check_value, field_error, non_negative, positive
 from rssm.dataset import (
     MovingDotConfig,
+    MovingDotEnv,
     dot_is_visible,
     draw_occluders,
     generate_moving_dot_sequences,
+    next_states,
     render_dots,
-    simulate_states,
 )
 from rssm.model import RSSM, RSSMState, shift_actions
 
@@ -53,16 +55,6 @@ PLANNERS = ("rssm", "random", "oracle")
 GOAL_SEED_OFFSET = 2**31
 
 
-def _check_int(owner: str, name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{owner}.{name}={value!r}: must be an int >= {low}")
-
-
-def _check_number(owner: str, name: str, value: Any, low: float, high: float = float("inf")) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{owner}.{name}={value!r}: must be a number in [{low}, {high}]")
-
-
 # ----- the task ------------------------------------------------------------------------------------
 
 
@@ -70,10 +62,20 @@ def _check_number(owner: str, name: str, value: Any, low: float, high: float = f
 class EpisodeSpec:
     """One seeded episode: where the dot starts, where it should go, and the occluders."""
 
-    seed: int
+    seed: int  # the seed it was drawn from (PlanningTask.episode)
     start_state: torch.Tensor  # (4,) (x, y, vx, vy) of frame 0, pixels and pixels/frame
     goal: torch.Tensor  # (2,) (x, y) in pixels
     occluder_mask: torch.Tensor  # (1, H, W) bool
+
+    bounds: ClassVar[dict[str, Bounds]] = {"seed": non_negative}
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # every field's type (the tensors are tensors), and the bounds above
+        for name, shape in (("start_state", (4,)), ("goal", (2,))):
+            if tuple(getattr(self, name).shape) != shape:
+                raise field_error(self, name, f"must have shape {shape}")
+        if self.occluder_mask.dtype != torch.bool or self.occluder_mask.dim() != 3 or len(self.occluder_mask) != 1:
+            raise field_error(self, "occluder_mask", "must be a (1, H, W) bool tensor")
 
     @property
     def goal_hidden(self) -> bool:
@@ -96,11 +98,12 @@ class PlanningTask:
     goal_margin: float = 2.0  # goals are at least this far (pixels) inside the walls the dot bounces off
     seed: int = 0  # episode i is seeded by seed + i
 
+    bounds: ClassVar[dict[str, Bounds]] = {
+        "episode_steps": positive, "success_radius": non_negative, "goal_margin": non_negative, "seed": non_negative,
+    }
+
     def __post_init__(self) -> None:
-        _check_int("PlanningTask", "episode_steps", self.episode_steps, 1)
-        _check_number("PlanningTask", "success_radius", self.success_radius, 0.0)
-        _check_number("PlanningTask", "goal_margin", self.goal_margin, 0.0)
-        _check_int("PlanningTask", "seed", self.seed, 0)
+        check_fields(self)  # every field's type, and the bounds above
 
     def success(self, final_position: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """True where the dot ends within ``success_radius`` pixels of the goal. (..., 2), (..., 2) -> (...) bool."""
@@ -112,7 +115,7 @@ class PlanningTask:
         Start state and occluders are those of ``generate_moving_dot_sequences(world, 1, seed + index)``
         (the world's own draws); the goal comes from a generator seeded with ``seed + index + GOAL_SEED_OFFSET``.
         """
-        _check_int("PlanningTask.episode", "index", index, 0)
+        check_value("PlanningTask.episode", "index", index, int, non_negative)
         seed = self.seed + index
         first = generate_moving_dot_sequences(world, 1, seed=seed)  # its frame 0 is the episode's frame 0
         low, high = world.wall_low + self.goal_margin, world.wall_high - self.goal_margin
@@ -126,56 +129,6 @@ class PlanningTask:
 def distance(position: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     """Euclidean distance in pixels. (..., 2), (..., 2) -> (...)."""
     return (position - goal).norm(dim=-1)
-
-
-# ----- the true world, one step at a time ---------------------------------------------------------
-
-
-class MovingDotEnv:
-    """A step-by-step moving-dot world, built from :mod:`rssm.dataset`'s own dynamics and renderer.
-
-    ``reset()`` returns frame 0; ``step(action)`` applies one action in [-1, 1]^2 (clipped there) and
-    returns the next frame. Frames are (1, H, W) float32, as one time step of a generated batch.
-    """
-
-    def __init__(self, world: MovingDotConfig, spec: EpisodeSpec) -> None:
-        self.world = world
-        self.spec = spec
-        self.reset()
-
-    def reset(self) -> torch.Tensor:
-        """Back to the start state; returns frame 0 (1, H, W)."""
-        self.state = self.spec.start_state.clone().float()  # (4,) x, y, vx, vy
-        self.t = 0
-        return self.render()
-
-    @property
-    def position(self) -> torch.Tensor:
-        """The dot's centre (x, y) in pixels, (2,)."""
-        return self.state[:2].clone()
-
-    def render(self) -> torch.Tensor:
-        """The current frame: the dot, then the occluders over it. (1, H, W)."""
-        dot = render_dots(self.state[:2].view(1, 1, 2), self.world)  # (1, 1, 1, H, W)
-        return draw_occluders(dot, self.spec.occluder_mask.unsqueeze(0), self.world)[0, 0]
-
-    def step(self, action: torch.Tensor) -> torch.Tensor:
-        """Apply ``action`` (2,) (clipped to [-1, 1]) for one frame; returns the new frame (1, H, W)."""
-        self.state = next_states(self.state.unsqueeze(0), action.reshape(1, 1, 2), self.world)[0, 0]
-        self.t += 1
-        return self.render()
-
-
-def next_states(states: torch.Tensor, actions: torch.Tensor, world: MovingDotConfig) -> torch.Tensor:
-    """The states after each action, by :func:`rssm.dataset.simulate_states` (the world's own physics).
-
-    states: (N, 4) now; actions: (N, H, 2), clipped to [-1, 1]. Returns (N, H, 4): the state after
-    actions 0..k at index k (``simulate_states`` returns the state *before* each action, so one idle
-    action is appended and the first state dropped).
-    """
-    actions = actions.clamp(-1, 1)
-    padded = torch.cat([actions, torch.zeros_like(actions[:, :1])], 1)  # (N, H+1, 2)
-    return simulate_states(states, padded, world)[:, 1:]
 
 
 # ----- the reward model: where is the dot in a latent state? --------------------------------------
@@ -247,9 +200,8 @@ def train_position_head(
     The RSSM stays frozen. Deterministic given ``seed`` (the data, the initialisation and the batches);
     the global random state is left untouched. A few seconds on one CPU core with the defaults.
     """
-    _check_int("train_position_head", "steps", steps, 1)
-    _check_int("train_position_head", "sequences", sequences, 1)
-    _check_int("train_position_head", "batch_size", batch_size, 1)
+    for name, value in (("steps", steps), ("sequences", sequences), ("batch_size", batch_size)):
+        check_value("train_position_head", name, value, int, positive)
     h, z, target = head_training_data(model, world, sequences, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -375,15 +327,15 @@ class PlannerConfig:
     min_std: float = 0.05  # floor on the refit std, so the search never freezes
     warm_start: bool = True  # start each step's mean from the previous plan shifted by one step
 
+    bounds: ClassVar[dict[str, Bounds]] = {
+        "candidates": positive, "horizon": positive, "top_k": positive, "iterations": positive,
+        "init_std": between(1e-6, 10), "min_std": between(0, 10),
+    }
+
     def __post_init__(self) -> None:
-        for name in ("candidates", "horizon", "top_k", "iterations"):
-            _check_int("PlannerConfig", name, getattr(self, name), 1)
+        check_fields(self)  # every field's type, and the bounds above
         if self.top_k > self.candidates:
-            raise ValueError(f"PlannerConfig.top_k={self.top_k!r}: must be at most candidates={self.candidates}")
-        _check_number("PlannerConfig", "init_std", self.init_std, 1e-6, 10.0)
-        _check_number("PlannerConfig", "min_std", self.min_std, 0.0, 10.0)
-        if not isinstance(self.warm_start, bool):  # a ValueError naming the field, as every config here raises
-            raise ValueError(f"PlannerConfig.warm_start={self.warm_start!r}: must be True or False")  # noqa: TRY004
+            raise field_error(self, "top_k", f"must be at most candidates={self.candidates}")
 
 
 PLANET_PLANNER = PlannerConfig(candidates=1000, horizon=12, top_k=100, iterations=10)  # Hafner et al. 2019
@@ -444,6 +396,18 @@ def cem_plan(
 # ----- agents --------------------------------------------------------------------------------------
 
 
+@dataclass
+class AgentView:
+    """What an agent's last action was based on, decoded for a reader: its belief and the plan it chose."""
+
+    belief_position: torch.Tensor  # (2,) where the belief puts the dot in the frame just seen (pixels)
+    belief_frame: torch.Tensor  # (1, H, W) the belief decoded: the frame the agent thinks it sees
+    plan_frames: torch.Tensor  # (h, 1, H, W) the imagined frames of the plan
+    plan_positions: torch.Tensor  # (h, 2) the model's predicted positions after each planned action
+    plan_actions: torch.Tensor  # (h, 2) the plan whose first action was executed
+    elite_scores: torch.Tensor  # (iterations, top_k) the elites' plan_scores per CEM iteration, best first
+
+
 class Agent(Protocol):
     """Anything that acts in an episode: told the goal once, then handed one frame per step."""
 
@@ -452,6 +416,9 @@ class Agent(Protocol):
 
     def act(self, frame: torch.Tensor) -> torch.Tensor:
         """See frame t (1, H, W) and return action t (2,) in [-1, 1]."""
+
+    def view(self) -> AgentView | None:
+        """What the last action was based on (for :class:`StepRecord`), or None for an agent with no model."""
 
 
 class MPCAgent:
@@ -487,6 +454,15 @@ class MPCAgent:
         shifted = torch.cat([self.last_plan.actions[1:], torch.zeros(1, 2)])
         return shifted[:horizon] if len(shifted) >= horizon else F.pad(shifted, (0, 0, 0, horizon - len(shifted)))
 
+    def view(self) -> AgentView | None:
+        """The belief and the plan of the last step, decoded by the agent's model (None before the first)."""
+        plan = self.last_plan
+        if plan is None:
+            return None
+        belief_frame, plan_frames = self.model.render(self.last_belief, plan.actions)
+        return AgentView(self.model.locate(self.last_belief), belief_frame, plan_frames, plan.positions, plan.actions,
+                         plan.elite_scores)
+
 
 class RandomAgent:
     """The lower baseline: uniformly random actions in [-1, 1]^2, ignoring frames and goal."""
@@ -496,6 +472,9 @@ class RandomAgent:
 
     def act(self, frame: torch.Tensor) -> torch.Tensor:
         return 2 * torch.rand(2, generator=self.generator) - 1
+
+    def view(self) -> None:
+        """No model, no plan."""
 
 
 # ----- episodes ------------------------------------------------------------------------------------
@@ -533,18 +512,14 @@ class EpisodeResult:
 
 
 def _record(t: int, env: MovingDotEnv, frame: torch.Tensor, action: torch.Tensor, agent: Agent) -> StepRecord:
-    """One :class:`StepRecord`, with the plan decoded by the agent's model when it has one."""
+    """One :class:`StepRecord`, with what the agent based its action on (:meth:`Agent.view`) when it says."""
     visible = bool(dot_is_visible(env.state[:2].view(1, 1, 2), env.spec.occluder_mask.unsqueeze(0))[0, 0])
-    plan = getattr(agent, "last_plan", None)
-    belief_position = belief_frame = plan_frames = None
-    if plan is not None:
-        belief_position = agent.model.locate(agent.last_belief)
-        belief_frame, plan_frames = agent.model.render(agent.last_belief, plan.actions)
-    return StepRecord(
-        t, frame, env.position, visible, action.clone(), belief_position, belief_frame, plan_frames,
-        None if plan is None else plan.positions, None if plan is None else plan.actions,
-        None if plan is None else plan.elite_scores,
+    view = agent.view()
+    parts = (None,) * 6 if view is None else (
+        view.belief_position, view.belief_frame, view.plan_frames, view.plan_positions, view.plan_actions,
+        view.elite_scores,
     )
+    return StepRecord(t, frame, env.position, visible, action.clone(), *parts)
 
 
 def run_episode(
@@ -638,7 +613,7 @@ def evaluate_planner(
     latent: LatentModel | None = None,
 ) -> PlannerReport:
     """Play episodes 0..episodes-1 of ``task`` in ``world`` with one planner."""
-    _check_int("evaluate_planner", "episodes", episodes, 1)
+    check_value("evaluate_planner", "episodes", episodes, int, positive)
     results = []
     for index in range(episodes):
         spec = task.episode(index, world)
@@ -648,8 +623,8 @@ def evaluate_planner(
 
 
 __all__ = [
-    "PLANET_PLANNER", "PLANNERS", "Agent", "EpisodeResult", "EpisodeSpec", "LatentModel", "MPCAgent", "MovingDotEnv",
+    "PLANET_PLANNER", "PLANNERS", "Agent", "AgentView", "EpisodeResult", "EpisodeSpec", "LatentModel", "MPCAgent",
     "Plan", "PlannerConfig", "PlannerReport", "PlanningModel", "PlanningTask", "PositionHead", "RandomAgent",
     "SimulatorModel", "StepRecord", "cem_plan", "distance", "evaluate_planner", "filter_step", "head_training_data",
-    "make_agent", "next_states", "plan_scores", "run_episode", "train_position_head",
+    "make_agent", "plan_scores", "run_episode", "train_position_head",
 ]

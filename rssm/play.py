@@ -94,19 +94,21 @@ class KernelStepper:
         noise: Sequence[float] | np.ndarray | torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One frame: advance with ``action`` (a_{t-1}, 2 numbers), watch ``frame`` (H*W numbers) if given,
-        else dream with the prior's mean, or mean + std * ``noise`` (stoch_dim numbers). Returns (1, H, W).
+        else dream with the prior's mode, or the sample that ``noise`` (``noise_size`` standard-normal
+        numbers) draws. Returns (1, H, W).
         """
         c = self.model.config
         was_training = self.model.training
         self.model.eval()
         a = self._vector(action, c.action_dim, "action")
-        zeros = torch.zeros(1, c.stoch_dim, device=self.device)
-        eps = zeros if noise is None else self._vector(noise, c.stoch_dim, "noise")
-        h, z, _, _ = self.steps["prior_step"](self.state.h, self.state.z, a, eps)
+        zeros = torch.zeros(1, c.noise_size, device=self.device)
+        eps = zeros if noise is None else self._vector(noise, c.noise_size, "noise")
+        h, z_mode, z_sample = self.steps["prior_step"](self.state.h, self.state.z, a, eps)
+        z = z_mode if noise is None else z_sample
         if frame is not None:
             pixels = self._vector(frame, c.image_channels * c.image_size**2, "frame")
             pixels = pixels.view(1, c.image_channels, c.image_size, c.image_size)  # (1, C, H, W)
-            z, _, _ = self.steps["posterior_step"](h, pixels, zeros)
+            z, _ = self.steps["posterior_step"](h, pixels, zeros)  # the posterior's mode
         self.state = self.state._replace(h=h, z=z)
         out = self.steps["decoder"](h, z)[0].cpu()  # (1, H, W)
         self.model.train(was_training)
@@ -125,7 +127,7 @@ class PlayWidget(anywidget.AnyWidget):
     _css = (WEB_DIR / "player.css").read_text()
     world = traitlets.Dict().tag(sync=True)
     K = traitlets.Int(8).tag(sync=True)
-    stoch_dim = traitlets.Int(1).tag(sync=True)
+    noise_size = traitlets.Int(1).tag(sync=True)  # standard-normal numbers per sample of z
 
     def __init__(self, model: RSSM, world_config: MovingDotConfig, K: int = 8, **kwargs: Any) -> None:
         if not isinstance(world_config, MovingDotConfig):
@@ -140,7 +142,7 @@ class PlayWidget(anywidget.AnyWidget):
                 f"and {c.action_dim}-d actions, the world draws 1x{world_config.grid_size}x{world_config.grid_size} "
                 "frames and 2-d actions"
             )
-        super().__init__(world=world_config.to_dict(), K=K, stoch_dim=c.stoch_dim, **kwargs)
+        super().__init__(world=world_config.to_dict(), K=K, noise_size=c.noise_size, **kwargs)
         self.stepper = stepper
         self.on_msg(self._on_message)
 

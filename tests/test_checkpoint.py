@@ -31,6 +31,21 @@ def test_round_trip_restores_weights_configs_history_and_versions(tmp_path, smal
     torch.testing.assert_close(a, b)
 
 
+def test_the_recorded_rssm_version_is_the_installed_distributions_or_unknown(monkeypatch):
+    from importlib import metadata
+
+    from rssm.checkpoint import library_versions
+
+    monkeypatch.setattr(metadata, "version", lambda name: {"rssm-book": "9.9.9"}[name])
+    assert library_versions()["rssm"] == "9.9.9"
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    assert library_versions()["rssm"] == "unknown"
+
+
 def test_checkpoint_loads_with_weights_only(tmp_path, small_model, small_data_config):
     path = _save(tmp_path, small_model, small_data_config)
     payload = torch.load(path, weights_only=True)
@@ -141,3 +156,21 @@ def test_chapter_9s_pair_ships_small_with_its_latent_and_the_same_recipe(name, l
     assert checkpoint.model.config.latent == latent and checkpoint.data_config.use_occlusion
     assert checkpoint.train_config == other.train_config and checkpoint.data_config == other.data_config
     assert checkpoint.step == other.step == len(checkpoint.history["loss"]) == 4000
+
+
+def test_a_file_that_is_no_checkpoint_is_refused_in_one_line(tmp_path):
+    bad = tmp_path / "notes.pt"
+    bad.write_text("garbage")
+    with pytest.raises(ValueError, match="not a readable rssm checkpoint") as error:
+        load_checkpoint(bad)
+    assert "\n" not in str(error.value)
+
+
+def test_a_checkpoint_is_named_by_a_shipped_name_or_a_path(tmp_path, small_model, small_data_config):
+    from rssm.checkpoint import PRETRAINED, checkpoint_path
+
+    assert checkpoint_path("categorical_pair") == PRETRAINED["categorical_pair"]
+    saved = save_checkpoint(tmp_path / "model.pt", small_model, small_data_config, {}, {})
+    assert checkpoint_path(str(saved)) == saved
+    with pytest.raises(ValueError, match="'nope': no such file, and not a shipped model"):
+        checkpoint_path("nope")

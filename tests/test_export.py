@@ -16,13 +16,11 @@ import pytest
 import torch
 
 from rssm import load_pretrained
-from rssm.dataset import MovingDotConfig, dot_is_visible, draw_occluders, render_dots
+from rssm.dataset import MovingDotConfig, dot_is_visible, draw_occluders, occluder_mask, play_sequence, render_dots
 from rssm.export import (
     GRAPH_FILES,
     REFERENCE_STEPS,
     export_play_assets,
-    occluder_mask,
-    play_sequence,
     read_reference,
     reference_rollouts,
     scripted_sequence,
@@ -34,14 +32,15 @@ TOLERANCE = 1e-4  # per pixel
 K = 8
 
 
-@pytest.fixture(scope="module")
-def checkpoint():
-    return load_pretrained()
+@pytest.fixture(scope="module", params=["moving_dot_occluded", "categorical_pair"])
+def checkpoint(request):
+    """The book's model (a Gaussian latent) and chapter 9's categorical one: both kinds of latent export."""
+    return load_pretrained(request.param)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, checkpoint):
-    """The page's assets for the shipped model: (manifest, reference frames, onnxruntime sessions)."""
+    """The page's assets for a shipped model: (manifest, reference frames, onnxruntime sessions)."""
     out = tmp_path_factory.mktemp("play_assets")
     manifest_path = export_play_assets(out, checkpoint.model, checkpoint.data_config, K=K)
     manifest, frames = read_reference(manifest_path)
@@ -55,21 +54,23 @@ def exported(tmp_path_factory, checkpoint):
 def run_graphs(sessions, manifest, obs, actions, watch_until, noise=None):
     """Roll the graphs over a sequence as the page does; returns the decoded frames (T, 1, H, W).
 
-    obs: (T, 1, H, W) float32; actions: (T, 2); frames t < watch_until are watched (posterior mean),
-    later ones dreamed with the prior's mean, or mean + std * noise[t] if noise (T, stoch) is given.
+    obs: (T, 1, H, W) float32; actions: (T, 2); frames t < watch_until are watched (posterior mode),
+    later ones dreamed with the prior's mode, or with the sample noise[t] draws if noise (T, noise_size)
+    is given.
     """
-    deter, stoch = manifest["model"]["deter_dim"], manifest["model"]["stoch_dim"]
-    h, z = np.zeros((1, deter), np.float32), np.zeros((1, stoch), np.float32)
-    zeros = np.zeros((1, stoch), np.float32)
+    model = manifest["model"]
+    h, z = np.zeros((1, model["deter_dim"]), np.float32), np.zeros((1, model["latent_size"]), np.float32)
+    zeros = np.zeros((1, model["noise_size"]), np.float32)
     out = []
     for t in range(obs.shape[0]):
         previous = np.zeros((1, 2), np.float32) if t == 0 else actions[t - 1 : t].astype(np.float32)
         eps = zeros if noise is None or t < watch_until else noise[t : t + 1].astype(np.float32)
-        h, z_prior, _, _ = sessions["prior_step"].run(None, {"h": h, "z": z, "action": previous, "noise": eps})
+        inputs = {"h": h, "z": z, "action": previous, "noise": eps}
+        h, z_mode, z_sample = sessions["prior_step"].run(None, inputs)
         if t < watch_until:
-            z, _, _ = sessions["posterior_step"].run(None, {"h": h, "frame": obs[t : t + 1], "noise": zeros})
+            z, _ = sessions["posterior_step"].run(None, {"h": h, "frame": obs[t : t + 1], "noise": zeros})
         else:
-            z = z_prior
+            z = z_mode if noise is None else z_sample
         out.append(sessions["decoder"].run(None, {"h": h, "z": z})[0][0])
     return np.stack(out)
 
@@ -102,17 +103,17 @@ def test_graphs_reproduce_pytorch_dreaming_after_K_frames(exported, checkpoint):
 def test_graphs_sample_the_prior_with_the_noise_they_are_given(exported, checkpoint):
     manifest, frames, sessions = exported
     actions = np.array(manifest["reference"]["actions"], np.float32)
-    noise = torch.randn(REFERENCE_STEPS, manifest["model"]["stoch_dim"], generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(REFERENCE_STEPS, manifest["model"]["noise_size"], generator=torch.Generator().manual_seed(3))
     ours = run_graphs(sessions, manifest, frames["truth"], actions, watch_until=K, noise=noise.numpy())
     model = checkpoint.model
-    with torch.no_grad():  # the same rollout in PyTorch, z = mean + std * noise after the K watched frames
+    with torch.no_grad():  # the same rollout in PyTorch, z sampled with the same noise after the K watched frames
         obs, acts = torch.from_numpy(frames["truth"])[None], torch.from_numpy(actions)[None]
         context = model.observe(obs[:, :K], acts[:, :K], sample=False)
         state = RSSMState(context.h[:, -1], context.z[:, -1])
         expected = []
         for t in range(K, REFERENCE_STEPS):
             h, prior = model.prior_step(state, torch.from_numpy(actions[t - 1 : t]))
-            state = RSSMState(h, prior.mean + prior.std * noise[t : t + 1])
+            state = RSSMState(h, prior.sample(noise[t : t + 1]))
             expected.append(model.decode(state.h, state.z)[0])
     difference = np.abs(ours[K:] - torch.stack(expected).numpy()).max()
     assert difference <= TOLERANCE, f"sampling: the graphs differ from PyTorch by {difference:.2e} per pixel"
@@ -146,12 +147,12 @@ def test_manifest_describes_the_graphs_the_page_runs(exported, checkpoint):
         assert all(i.type == "tensor(float)" for i in session.get_inputs()), name
 
 
-def test_the_graphs_share_no_weights_and_stay_small(exported):
+def test_the_graphs_share_no_weights_and_stay_small(exported, checkpoint):
     manifest, _, _ = exported
     sizes = {name: graph["bytes"] for name, graph in manifest["graphs"].items()}
-    # 734,737 float32 parameters = 2.94 MB; the GRU sits in prior_step only
-    assert sum(sizes.values()) < 3.2e6, sizes
-    assert sizes["posterior_step"] < 0.5 * sizes["prior_step"], sizes
+    weights = 4 * sum(p.numel() for p in checkpoint.model.parameters())  # float32 bytes, each weight once
+    assert weights < sum(sizes.values()) < 1.1 * weights, sizes  # no weight shipped twice (the GRU: prior_step only)
+    assert sum(sizes.values()) < 4e6, sizes
 
 
 def test_the_scripted_sequence_bounces_and_hides_the_dot():
@@ -194,7 +195,26 @@ def test_export_cli_says_what_is_wrong_in_one_line(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and "unknown pretrained model 'nope'" in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "'nope': no such file, and not a shipped model" in done.stderr
+
+
+def test_export_cli_plays_a_model_that_rssm_train_wrote(tmp_path):
+    """A reader's own model.pt, written by the training command, exports by its path."""
+    from rssm.cli import main as rssm_train
+
+    run = tmp_path / "run"
+    assert rssm_train(["--epochs", "1", "--grid_size", "16", "--seq_len", "24", "--batch_size", "8",
+                       "--train_sequences", "8", "--val_sequences", "8", "--K", "4", "--chunk_len", "0",
+                       "--deter_dim", "24", "--stoch_dim", "5", "--hidden_dim", "20", "--embed_dim", "12",
+                       "--cnn_depth", "3", "--viz_interval", "5", "--device", "cpu", "--output_dir", str(run)]) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "rssm.export", str(tmp_path / "play"), "--checkpoint", str(run / "model.pt"), "--K", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((tmp_path / "play" / "manifest.json").read_text())
+    assert manifest["model"]["checkpoint"] == "model.pt" and manifest["model"]["deter_dim"] == 24
+    assert set(manifest["graphs"]) == set(GRAPH_FILES)
 
 
 def test_export_of_a_small_model_runs_end_to_end(tmp_path, small_model, small_data_config):
@@ -206,3 +226,15 @@ def test_export_of_a_small_model_runs_end_to_end(tmp_path, small_model, small_da
     actions = np.array(manifest["reference"]["actions"], np.float32)
     ours = run_graphs(sessions, manifest, frames["truth"], actions, watch_until=4)
     assert np.abs(ours - frames["dream"]).max() <= TOLERANCE
+
+
+def test_the_book_build_re_exports_when_any_code_the_export_runs_changes():
+    """The Play page's ONNX files are redone when a module the export imports changes, the latents' too."""
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import play_assets
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    inputs = play_assets.export_inputs(ROOT)
+    assert {"rssm/export.py", "rssm/model.py", "rssm/distributions.py", "rssm/dataset.py", "rssm/checkpoint.py"} <= set(inputs)
+    assert "rssm/train.py" not in inputs  # only what the export runs

@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+from torch import nn
 
-from rssm.model import RSSM, RSSMConfig, RSSMState, shift_actions
+from rssm.distributions import stack
+from rssm.model import LATENTS, RSSM, RSSMConfig, RSSMState, shift_actions
 
 
 def test_forward_returns_every_part_with_its_shape(small_model, small_batch):
@@ -255,35 +257,62 @@ def test_a_config_saved_before_the_latent_choice_loads_as_the_gaussian():
     assert RSSMConfig.from_dict(old) == RSSMConfig()
 
 
-@pytest.mark.parametrize("latent", ["gaussian", "categorical"])
+class DeepPosterior(RSSM):
+    """An RSSM whose posterior MLP has two hidden layers instead of one."""
+
+    def __init__(self, config: RSSMConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.posterior_net = nn.Sequential(
+            nn.Linear(c.deter_dim + c.embed_dim, c.hidden_dim), nn.SiLU(),
+            nn.Linear(c.hidden_dim, c.hidden_dim), nn.SiLU(),
+            nn.Linear(c.hidden_dim, self.prior_net[-1].out_features),
+        )
+
+
+@pytest.mark.parametrize("model_class", [RSSM, DeepPosterior])
+@pytest.mark.parametrize("latent", LATENTS)
 @pytest.mark.parametrize("sample", [True, False])
-def test_the_fast_filter_matches_the_step_by_step_loop(latent: str, sample: bool):
-    """observe() takes the prior and the input layers' frame halves out of its loop: same values up to
-    float rounding, same random draws, as prior_step then posterior frame by frame."""
+def test_observe_is_prior_step_then_posterior_frame_by_frame(model_class, latent: str, sample: bool):
+    """observe() computes the input layers' frame and action halves for all frames first and the prior
+    after its loop; the result is prior_step then posterior, frame by frame, with the same random
+    draws, for a posterior MLP of any depth."""
     from rssm.model import shift_actions
 
     torch.manual_seed(0)
-    model = RSSM(RSSMConfig(latent=latent, deter_dim=32, stoch_dim=8, hidden_dim=24, classes=4))
+    model = model_class(RSSMConfig(latent=latent, deter_dim=32, stoch_dim=8, hidden_dim=24, classes=4))
     obs, actions = torch.rand(3, 7, 1, 32, 32), torch.randn(3, 7, 2)
     torch.manual_seed(1)
-    fast = model.observe(obs, actions, sample=sample)
+    out = model.observe(obs, actions, sample=sample)
     torch.manual_seed(1)
-    slow = model._observe_stepwise(model.encode(obs), shift_actions(actions), sample)
-    torch.testing.assert_close(fast.z, slow.z, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(fast.recon, slow.recon, atol=1e-5, rtol=1e-5)
-    assert fast.prior.kl(slow.prior).abs().max() < 1e-5
-    assert fast.posterior.kl(slow.posterior).abs().max() < 1e-5
+    embeds, prev_actions = model.encode(obs), shift_actions(actions)
+    state, zs, priors, posts = model.initial_state(3), [], [], []
+    for t in range(7):
+        h, prior = model.prior_step(state, prev_actions[:, t])
+        post = model.posterior(h, embeds[:, t])
+        state = RSSMState(h, post.sample() if sample else post.mode)
+        zs.append(state.z)
+        priors.append(prior)
+        posts.append(post)
+    torch.testing.assert_close(out.z, torch.stack(zs, 1), atol=1e-5, rtol=1e-5)
+    assert out.prior.kl(stack(priors)).abs().max() < 1e-5
+    assert out.posterior.kl(stack(posts)).abs().max() < 1e-5
 
 
-def test_a_subclass_that_changes_a_step_is_filtered_step_by_step():
-    """The bug zoo overrides prior_step or posterior: observe() must honour the override."""
-    calls = []
+def test_a_subclass_changes_every_path_by_overriding_one_piece_of_the_step():
+    """A model never told the actions (chapter 6) overrides action_features alone: observe, imagine and
+    prior_step all go blind."""
 
-    class Counting(RSSM):
-        def prior_step(self, state, prev_action):
-            calls.append(1)
-            return super().prior_step(state, prev_action)
+    class Blind(RSSM):
+        def action_features(self, prev_actions):
+            return super().action_features(torch.zeros_like(prev_actions))
 
-    model = Counting(RSSMConfig(deter_dim=32, stoch_dim=8, hidden_dim=24))
-    model.observe(torch.rand(2, 5, 1, 32, 32), torch.randn(2, 5, 2))
-    assert len(calls) == 5
+    torch.manual_seed(0)
+    model = Blind(RSSMConfig(deter_dim=32, stoch_dim=8, hidden_dim=24))
+    obs, actions = torch.rand(2, 5, 1, 32, 32), torch.randn(2, 5, 2)
+    with torch.no_grad():
+        seen = model.observe(obs, actions, sample=False)
+        assert torch.equal(seen.h, model.observe(obs, -actions, sample=False).h)
+        start = RSSMState(seen.h[:, -1], seen.z[:, -1])
+        assert torch.equal(model.imagine(start, actions).h, model.imagine(start, -actions).h)
+        assert torch.equal(model.prior_step(start, actions[:, 0])[0], model.prior_step(start, -actions[:, 0])[0])

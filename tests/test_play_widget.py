@@ -1,6 +1,7 @@
 """The notebook player (rssm.play): the kernel side computes the model's own frames, and the front end
 is the Play page's player, joined into one ES module."""
 
+import dataclasses
 import shutil
 import subprocess
 
@@ -9,10 +10,16 @@ import pytest
 import torch
 
 from rssm.dataset import MovingDotConfig
-from rssm.model import RSSMState
+from rssm.model import LATENTS, RSSM, RSSMState
 from rssm.play import WEB_DIR, WIDGET_MODULES, KernelStepper, PlayWidget, widget_esm
 
 K = 4
+
+
+@pytest.fixture(params=LATENTS)
+def small_model(request, small_model_config):
+    """Every test here runs for both kinds of latent: the player never asks which one it holds."""
+    return RSSM(dataclasses.replace(small_model_config, latent=request.param, classes=4))
 
 
 def step_through(stepper, obs, actions, watch_until, noise=None):
@@ -43,16 +50,16 @@ def test_dreaming_after_K_frames_gives_the_open_loop_rollout(small_model, small_
     torch.testing.assert_close(frames[K:], expected, atol=1e-6, rtol=0)
 
 
-def test_a_sample_is_the_prior_mean_plus_std_times_the_noise(small_model, small_batch):
+def test_a_sample_is_the_one_the_noise_draws_from_the_prior(small_model, small_batch):
     obs, actions = small_batch["obs"][0], small_batch["actions"][0]
-    noise = torch.randn(obs.shape[0], small_model.config.stoch_dim)
+    noise = torch.randn(obs.shape[0], small_model.config.noise_size)
     frames = step_through(KernelStepper(small_model), obs, actions, watch_until=K, noise=noise)
     with torch.no_grad():
         context = small_model.observe(obs[None, :K], actions[None, :K], sample=False)
         state = RSSMState(context.h[:, -1], context.z[:, -1])
         for t in range(K, obs.shape[0]):
             h, prior = small_model.prior_step(state, actions[None, t - 1])
-            state = RSSMState(h, prior.mean + prior.std * noise[t])
+            state = RSSMState(h, prior.sample(noise[t : t + 1]))
             torch.testing.assert_close(frames[t], small_model.decode(state.h, state.z)[0], atol=1e-6, rtol=0)
 
 
@@ -63,7 +70,7 @@ def test_stepper_refuses_wrong_sizes(small_model):
     with pytest.raises(ValueError, match="frame: expected 256"):
         stepper.step([0.0, 0.0], frame=np.zeros(10))
     with pytest.raises(ValueError, match="noise"):
-        stepper.step([0.0, 0.0], noise=[float("nan")] * small_model.config.stoch_dim)
+        stepper.step([0.0, 0.0], noise=[float("nan")] * small_model.config.noise_size)
     with pytest.raises(ValueError, match="RSSM"):
         KernelStepper("not a model")
 
@@ -78,7 +85,7 @@ def widget(small_model, small_data_config):
 
 def test_widget_tells_the_front_end_the_world_K_and_the_size_of_z(widget, small_data_config, small_model):
     assert widget.world == small_data_config.to_dict()
-    assert widget.K == K and widget.stoch_dim == small_model.config.stoch_dim
+    assert widget.K == K and widget.noise_size == small_model.config.noise_size
 
 
 def test_widget_answers_steps_with_the_models_frames(widget, small_model, small_batch):

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from rssm.dataset import MovingDotConfig, dot_is_visible, draw_occluders, render_dots, simulate_states
+from rssm.dataset import MovingDotConfig, dot_is_visible, draw_occluders, occluder_mask, render_dots, simulate_states
 from rssm.evaluate import estimate_dot_position
-from rssm.export import occluder_mask, scripted_sequence
+from rssm.export import scripted_sequence
 
 WEB = Path(__file__).resolve().parents[1] / "rssm" / "web"
 NODE = shutil.which("node")

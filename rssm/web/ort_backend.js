@@ -77,28 +77,30 @@ export class OrtModel {
   /** @param {OrtGraphs} graphs */
   constructor(graphs) {
     this.graphs = graphs;
-    const { deter_dim: deter, stoch_dim: stoch } = graphs.manifest.model;
+    const { deter_dim: deter, latent_size: latent, noise_size: noise } = graphs.manifest.model;
     this.deterDim = deter;
-    this.stochDim = stoch;
-    this.zeros = new Float32Array(stoch);
+    this.latentSize = latent;
+    this.noiseSize = noise;
+    this.zeros = new Float32Array(noise);
     this.h = new Float32Array(deter);
-    this.z = new Float32Array(stoch);
+    this.z = new Float32Array(latent);
   }
 
   /** Back to the state before frame 0: zeros. */
   async reset() {
     this.h = new Float32Array(this.deterDim);
-    this.z = new Float32Array(this.stochDim);
+    this.z = new Float32Array(this.latentSize);
   }
 
   /**
    * One frame: advance with `action` (the action that led here), watch `frame` if given, else dream
-   * with the prior's mean (`noise` null) or mean + std * noise. Returns the decoded frame (H, W).
+   * with the prior's mode (`noise` null) or the sample that `noise` (standard normal) draws. Returns
+   * the decoded frame (H, W).
    */
   async step(action, frame, noise) {
     const prior = await this.graphs.run("prior_step", { h: this.h, z: this.z, action, noise: noise ?? this.zeros });
-    let z = prior.z_next;
-    if (frame) z = (await this.graphs.run("posterior_step", { h: prior.h_next, frame, noise: this.zeros })).z;
+    let z = noise ? prior.z_sample : prior.z_mode;
+    if (frame) z = (await this.graphs.run("posterior_step", { h: prior.h_next, frame, noise: this.zeros })).z_mode;
     const decoded = await this.graphs.run("decoder", { h: prior.h_next, z });
     this.h = prior.h_next;
     this.z = z;

@@ -21,11 +21,11 @@ import { MovingDotWorld, makeRng, randn } from "./world.js";
 /**
  * What the player needs from a model. The backend holds the state (h, z).
  * @typedef {object} ModelBackend
- * @property {number} stochDim  size of z (the noise of a sample)
+ * @property {number} noiseSize  standard-normal numbers that draw one sample of z
  * @property {() => Promise<void>} reset  back to the state before frame 0 (zeros)
  * @property {(action: number[], frame: Float32Array | null, noise: Float32Array | null) => Promise<Float32Array>} step
- *   advance with the previous action; watch `frame` if given (else dream: z = prior mean + std * noise,
- *   noise null for the mean); returns the decoded frame, (H, W) row-major
+ *   advance with the previous action; watch `frame` if given (else dream: z is the prior's mode when
+ *   noise is null, else the sample the noise draws); returns the decoded frame, (H, W) row-major
  */
 
 /** Arrow keys (and WASD) as actions: x is the column (right +), y the row (down +). */
@@ -355,7 +355,7 @@ export class Player {
     this.world.step(action);
     const watching = this.mode === "watch" || this.world.t < this.K;
     let noise = null;
-    if (!watching && this.sample) noise = Float32Array.from({ length: this.backend.stochDim }, () => randn(this.noiseRng));
+    if (!watching && this.sample) noise = Float32Array.from({ length: this.backend.noiseSize }, () => randn(this.noiseRng));
     this.modelFrame = await this.backend.step(action, watching ? this.world.frame() : null, noise);
     this.dreamed = watching ? 0 : this.dreamed + 1;
     this.draw();

@@ -13,10 +13,10 @@ import { Player } from "./player.js";
 
 /** A {@link import("./player.js").ModelBackend} whose state (h, z) lives in the kernel. */
 export class KernelModel {
-  /** @param {object} model  the anywidget model (traitlets `world`, `K`, `stoch_dim`) */
+  /** @param {object} model  the anywidget model (traitlets `world`, `K`, `noise_size`) */
   constructor(model) {
     this.model = model;
-    this.stochDim = model.get("stoch_dim");
+    this.noiseSize = model.get("noise_size");
     this.pending = new Map();
     this.nextId = 0;
     this.listener = (message, buffers) => this.receive(message, buffers);
