@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest

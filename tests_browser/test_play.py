@@ -10,10 +10,11 @@ sees the same worlds.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
-from conftest import SITE, TIMEOUT_S, open_page
+from conftest import ROOT, SITE, TIMEOUT_S, open_page
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -291,6 +292,43 @@ def test_says_so_when_webassembly_is_missing(browser, site_url):
         assert "WebAssembly" in message and "chapter 5" in message
     finally:
         browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+
+
+def make_serve_url() -> str:
+    """Where `make serve` serves the Play page: 127.0.0.1 at the Makefile's default PORT."""
+    port = re.search(r"^PORT \?= (\d+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert port, "the Makefile should set a default port for make serve: PORT ?= 8000"
+    return f"http://127.0.0.1:{port.group(1)}/{PAGE}"
+
+
+def test_opened_from_a_file_it_says_to_run_make_serve(browser):
+    """From file:// browsers run no module script (CORS), so the player cannot start: a reader who opens
+    the built page from disk reads, in place of the player, the command that serves it and the address."""
+    size = browser.get_window_size()
+    try:
+        for width, height in ((1280, 900), (390, 844)):
+            browser.set_window_size(width, height)
+            open_page(browser, (SITE / PAGE).as_uri())
+            root = browser.find_element(By.ID, "rssm-play")
+            assert root.get_attribute("data-status") == "file"
+            message = root.find_element(By.CSS_SELECTOR, ".rssm-play__status")
+            assert message.is_displayed(), f"at {width} px the message is hidden"
+            assert "make serve" in message.text and make_serve_url() in message.text, message.text
+            assert "needs JavaScript" not in root.text
+            link = message.find_element(By.TAG_NAME, "a")
+            assert link.get_attribute("href") == make_serve_url()
+            right, screen = browser.execute_script(
+                "return [arguments[0].getBoundingClientRect().right, document.documentElement.clientWidth]", message
+            )
+            assert right <= screen, f"at {width} px the message runs {right - screen:.0f} px past the screen"
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+
+
+def test_served_over_http_it_says_nothing_about_files(browser, site_url):
+    open_player(browser, site_url)
+    text = browser.find_element(By.ID, "rssm-play").text
+    assert "make serve" not in text and "needs JavaScript" not in text, text
 
 
 def test_fits_a_phone_screen(browser, site_url):

@@ -11,7 +11,6 @@ error is forgiven.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse

@@ -118,6 +118,9 @@ function say(root, text, kind) {
 async function main() {
   const root = document.getElementById("rssm-play");
   if (!root) return;
+  // From a file (file://) the runtime and the graphs cannot be fetched: keep the line play.md's classic
+  // script wrote there, saying to run `make serve`, in a browser that runs this module at all.
+  if (window.location.protocol === "file:") return;
   if (!hasWebAssembly()) {
     root.dataset.status = "no-webassembly";
     say(root, "This player runs the model with WebAssembly, which this browser does not offer or has switched off. " +
