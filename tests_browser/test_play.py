@@ -405,7 +405,7 @@ def test_the_notebook_widget_speaks_the_kernels_language(browser, site_url):
     checkpoint = load_pretrained()
     widget = PlayWidget(checkpoint.model, checkpoint.data_config, K=K)
     open_page(browser, f"{site_url}/book/intro.html")
-    traits = {"world": widget.world, "K": widget.K, "stoch_dim": widget.stoch_dim}
+    traits = {"world": widget.world, "K": widget.K, "noise_size": widget.noise_size}
     session = browser.execute_async_script(WIDGET_SESSION, widget_esm(), traits, K + 1)  # frames 1..K+1
     if "error" in session:
         pytest.fail(f"the widget's front end failed: {session['error']}", pytrace=False)
@@ -413,7 +413,7 @@ def test_the_notebook_widget_speaks_the_kernels_language(browser, site_url):
     kinds = [(m["content"]["type"], m["content"].get("watch")) for m in session["sent"]]
     assert kinds[:3] == [("reset", None), ("step", True), ("step", True)]  # frame 0, then ArrowRight
     dreamed = [m for m in session["sent"] if m["content"].get("watch") is False]
-    assert len(dreamed) == 2 and all(len(m["content"]["noise"]) == widget.stoch_dim for m in dreamed)
+    assert len(dreamed) == 2 and all(len(m["content"]["noise"]) == widget.noise_size for m in dreamed)
     for message in session["sent"]:  # the kernel's side answers every one of them with a frame
         buffers = [np.asarray(b, dtype="<f4").tobytes() for b in message["buffers"]]
         reply, frames = widget.handle_message(message["content"], buffers)
