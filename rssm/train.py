@@ -32,7 +32,8 @@ from rssm.model import RSSM, RSSMConfig
 from rssm.utils import resolve_device, set_seed
 
 __all__ = [  # compute_loss and dot_weight_at live in rssm.losses (and are still importable from here)
-    "NonFiniteLossError", "TrainConfig", "TrainState", "check_run", "compute_loss", "dot_weight_at", "learning_rate_at",
+    "NonFiniteLossError", "TrainConfig", "TrainState", "check_run", "compute_loss", "dot_weight_at", "gradient_step",
+    "learning_rate_at",
     "random_windows", "train",
 ]
 
@@ -182,6 +183,32 @@ def start_state(
     return TrainState(model, optimizer, history, resume.step, resume.epoch, resume.seconds)
 
 
+def gradient_step(
+    model: RSSM,
+    optimizer: torch.optim.Optimizer,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    config: TrainConfig,
+    step: int,
+    objective: Objective = training_objective,
+) -> tuple[dict[str, float], float, bool]:
+    """One step of the training loop on a batch: the loss, its gradient, clipping and Adam.
+
+    obs: (B, L, C, H, W), actions: (B, L, A). Returns the loss's parts (:func:`rssm.losses.compute_loss`),
+    the gradient norm before clipping, and whether the step was taken: a step whose loss or gradient
+    norm is not finite leaves the weights and Adam's moments untouched. ``benchmarks/throughput.py``
+    times exactly this function.
+    """
+    loss, parts = objective(model, obs, actions, config, step)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
+    finite = math.isfinite(parts["loss"]) and math.isfinite(grad_norm)
+    if finite:
+        optimizer.step()
+    return parts, grad_norm, finite
+
+
 def train(
     data_config: MovingDotConfig | None = None,
     model_config: RSSMConfig | None = None,
@@ -242,12 +269,8 @@ def train(
                 lr = learning_rate_at(state.step, budget_spent(), config)
                 for group in state.optimizer.param_groups:
                     group["lr"] = lr
-                loss, parts = objective(model, obs, actions, config, state.step)
-                state.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
-                if math.isfinite(parts["loss"]) and math.isfinite(grad_norm):
-                    state.optimizer.step()
+                parts, grad_norm, finite = gradient_step(model, state.optimizer, obs, actions, config, state.step, objective)
+                if finite:
                     bad_in_a_row = 0
                     for key in ("loss", "recon", "kl"):
                         history[key].append(parts[key])
