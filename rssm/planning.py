@@ -105,6 +105,11 @@ class PlanningTask:
     def __post_init__(self) -> None:
         check_fields(self)  # every field's type, and the bounds above
 
+    def reward(self, position: torch.Tensor, goal: torch.Tensor, world: MovingDotConfig) -> torch.Tensor:
+        """The reward the world returns with a frame (chapter 11): minus the dot's distance to the goal, as a
+        fraction of the grid's side; 0 on the goal. (..., 2), (..., 2) -> (...)."""
+        return -distance(position, goal) / world.grid_size
+
     def success(self, final_position: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """True where the dot ends within ``success_radius`` pixels of the goal. (..., 2), (..., 2) -> (...) bool."""
         return distance(final_position, goal) <= self.success_radius

@@ -1,0 +1,261 @@
+"""The Dreamer agent on the planning task: act, remember, learn the reward, learn to act in imagination.
+
+Chapter 10's planner searches imagined futures at every step. This agent instead learns a policy (an
+:class:`rssm.behavior.Actor`) from imagined futures, in a loop:
+
+1. **collect**: play episodes of :class:`rssm.planning.PlanningTask` with the current actor, which
+   sees frames and the goal only, and keep each episode's frames, actions and rewards;
+2. **learn the reward**: fit a :class:`rssm.behavior.RewardHead` on the filtered states of the replayed
+   episodes to the rewards the world returned (never to the simulator's positions);
+3. **learn to act**: train the actor and its critic on rollouts the world model imagines from those
+   states (:func:`rssm.behavior.actor_loss`).
+
+The reward is :meth:`rssm.planning.PlanningTask.reward`: minus the dot's distance to the goal, as a
+fraction of the grid's side, at every frame (dense, so that every imagined step says how good it is;
+success stays the task's one definition, within 2 px on the last frame). The goal reaches the agent as
+an input, (x, y) divided by the grid's side.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from rssm.behavior import (
+    Actor,
+    BehaviorConfig,
+    Critic,
+    ReturnNormalizer,
+    RewardHead,
+    actor_loss,
+    critic_loss,
+    update_slow,
+)
+from rssm.behavior import features as state_features
+from rssm.config import Bounds, check_fields, positive
+from rssm.dataset import MovingDotConfig, MovingDotEnv
+from rssm.model import RSSM, RSSMState
+from rssm.planning import AgentView, EpisodeSpec, PlanningTask, filter_step
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The agent loop's settings. Each iteration collects episodes, then updates the heads and the actor."""
+
+    iterations: int = 10  # rounds of collect, learn the reward, learn to act
+    episodes_per_iteration: int = 16  # episodes collected by the current actor each round
+    reward_updates: int = 100  # reward-head updates per round
+    behavior_updates: int = 100  # actor-critic updates per round
+    start_states: int = 256  # imagined rollouts per actor-critic update, started from replayed states
+    reward_batch: int = 16  # replayed episodes per reward-head update
+    reward_lr: float = 1e-3  # Adam's learning rate for the reward head
+    seed: int = 0  # seeds the episodes collected (episode i of round k: seed + 10,000 k + i) and the updates
+
+    bounds: ClassVar[dict[str, Bounds]] = {
+        "iterations": positive, "episodes_per_iteration": positive, "reward_updates": positive,
+        "behavior_updates": positive, "start_states": positive, "reward_batch": positive, "reward_lr": positive,
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # every field's type, and the bounds above
+
+
+def goal_input(goal: torch.Tensor, world: MovingDotConfig) -> torch.Tensor:
+    """The goal as the agent's networks receive it: (x, y) in pixels divided by the grid's side, (..., 2)."""
+    return goal / world.grid_size
+
+
+# ----- acting --------------------------------------------------------------------------------------
+
+
+class ActorAgent:
+    """The actor as an :class:`rssm.planning.Agent`: filter the frame into (h, z), read the action off
+    ``actor([h, z, goal])``. ``explore`` samples the action (collection), else takes the mean (evaluation).
+    """
+
+    def __init__(self, model: RSSM, actor: Actor, world: MovingDotConfig, explore: bool = False) -> None:
+        self.model, self.actor, self.world, self.explore = model, actor, world, explore
+        self.device = next(model.parameters()).device
+
+    def reset(self, goal: torch.Tensor, seed: int, steps: int) -> None:
+        self.goal = goal_input(goal.float().view(1, 2), self.world).to(self.device)
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.belief = self.model.initial_state(1, self.device)
+        self.prev_action = torch.zeros(2)
+
+    @torch.no_grad()
+    def act(self, frame: torch.Tensor) -> torch.Tensor:
+        prev = self.prev_action.view(1, 2).to(self.device)
+        self.belief = filter_step(self.model, self.belief, prev, frame.unsqueeze(0).to(self.device))
+        policy = self.actor(state_features(self.belief, self.goal))
+        if self.explore:
+            noise = torch.randn(2, generator=self.generator).to(self.device)
+            action = policy.mean[0] + policy.stddev[0] * noise
+        else:
+            action = policy.mean[0]
+        self.prev_action = action.clamp(-1, 1).cpu()
+        return self.prev_action
+
+    def view(self) -> AgentView | None:
+        """The actor makes no plan to show."""
+
+
+# ----- remembering ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Replay:
+    """Collected episodes, time second: frames 0..T and what came with them."""
+
+    obs: torch.Tensor  # (E, T+1, 1, H, W) the frames the agent saw
+    actions: torch.Tensor  # (E, T+1, 2) actions[:, t] taken after frame t (the last is 0: never taken)
+    rewards: torch.Tensor  # (E, T+1) rewards[:, t] = the task's reward for frame t
+    goals: torch.Tensor  # (E, 2) in pixels
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    def extend(self, other: Replay) -> Replay:
+        return Replay(*(torch.cat([a, b]) for a, b in zip(vars(self).values(), vars(other).values(), strict=True)))
+
+
+def collect(
+    task: PlanningTask, world: MovingDotConfig, specs: list[EpisodeSpec], agent: ActorAgent
+) -> Replay:
+    """Play one episode per spec with ``agent``; the world returns a frame and a reward for every frame."""
+    obs, actions, rewards, goals = [], [], [], []
+    for spec in specs:
+        env = MovingDotEnv(world, spec)
+        frame = env.reset()
+        agent.reset(spec.goal, spec.seed, task.episode_steps)
+        frames, taken, got = [frame], [], [task.reward(env.position, spec.goal, world)]
+        for _ in range(task.episode_steps):
+            action = agent.act(frame)
+            frame = env.step(action)
+            frames.append(frame)
+            taken.append(action)
+            got.append(task.reward(env.position, spec.goal, world))
+        taken.append(torch.zeros(2))
+        obs.append(torch.stack(frames))
+        actions.append(torch.stack(taken))
+        rewards.append(torch.stack(got))
+        goals.append(spec.goal.float())
+    return Replay(torch.stack(obs), torch.stack(actions), torch.stack(rewards), torch.stack(goals))
+
+
+@torch.no_grad()
+def filtered_states(model: RSSM, replay: Replay) -> RSSMState:
+    """The posterior's mode after every frame of every episode: h (E, T+1, deter), z (E, T+1, latent)."""
+    out = model.observe(replay.obs, replay.actions, sample=False)
+    return RSSMState(out.h, out.z)
+
+
+# ----- learning ------------------------------------------------------------------------------------
+
+
+@dataclass
+class DreamerAgent:
+    """What the loop trains: the reward head, the actor, the critic and its slow copy, their optimisers."""
+
+    reward: RewardHead
+    actor: Actor
+    critic: Critic
+    slow_critic: Critic
+    normalizer: ReturnNormalizer
+    reward_optimizer: torch.optim.Optimizer
+    actor_optimizer: torch.optim.Optimizer
+    critic_optimizer: torch.optim.Optimizer
+
+    @classmethod
+    def create(cls, model: RSSM, behavior: BehaviorConfig, agent: AgentConfig) -> DreamerAgent:
+        c = model.config
+        feature_dim = c.deter_dim + c.latent_size + 2
+        reward, actor = RewardHead(feature_dim, behavior.hidden_dim), Actor(feature_dim, c.action_dim, behavior)
+        critic = Critic(feature_dim, behavior)
+        return cls(
+            reward, actor, critic, copy.deepcopy(critic).requires_grad_(False), ReturnNormalizer(behavior.return_decay),
+            torch.optim.Adam(reward.parameters(), lr=agent.reward_lr),
+            torch.optim.Adam(actor.parameters(), lr=behavior.actor_lr),
+            torch.optim.Adam(critic.parameters(), lr=behavior.critic_lr),
+        )
+
+
+def reward_update(agent: DreamerAgent, states: RSSMState, replay: Replay, world: MovingDotConfig,
+                  index: torch.Tensor) -> float:
+    """One step of the reward head on the episodes ``index``: MSE between r([h, z, goal]) and the rewards."""
+    goal = goal_input(replay.goals[index], world)[:, None].expand(-1, states.h.shape[1], -1)  # (n, T+1, 2)
+    feats = torch.cat([states.h[index], states.z[index], goal], -1)
+    loss = ((agent.reward(feats) - replay.rewards[index]) ** 2).mean()
+    agent.reward_optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    agent.reward_optimizer.step()
+    return loss.item()
+
+
+def behavior_update(agent: DreamerAgent, model: RSSM, states: RSSMState, replay: Replay, world: MovingDotConfig,
+                    config: BehaviorConfig, starts: torch.Tensor) -> dict[str, float]:
+    """One actor-critic update from the replayed states ``starts`` (flat indices into (E, T+1))."""
+    E, T1 = states.h.shape[:2]
+    start = RSSMState(states.h.reshape(E * T1, -1)[starts], states.z.reshape(E * T1, -1)[starts])
+    goal = goal_input(replay.goals, world).repeat_interleave(T1, 0)[starts]
+    loss, rollout, logs = actor_loss(model, agent.actor, agent.critic, agent.reward, start, goal, agent.normalizer,
+                                     config)
+    agent.actor_optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(agent.actor.parameters(), config.grad_clip)
+    agent.actor_optimizer.step()
+    value_loss = critic_loss(agent.critic, agent.slow_critic, rollout.features[:-1].detach(), logs["returns"], config)
+    agent.critic_optimizer.zero_grad(set_to_none=True)
+    value_loss.backward()
+    torch.nn.utils.clip_grad_norm_(agent.critic.parameters(), config.grad_clip)
+    agent.critic_optimizer.step()
+    update_slow(agent.slow_critic, agent.critic, config.slow_critic_rate)
+    return {"actor_loss": loss.item(), "critic_loss": value_loss.item(), "return": logs["returns"].mean().item()}
+
+
+def train_agent(
+    model: RSSM,
+    task: PlanningTask,
+    world: MovingDotConfig,
+    behavior: BehaviorConfig | None = None,
+    config: AgentConfig | None = None,
+    on_iteration=None,
+) -> tuple[DreamerAgent, list[dict[str, float]]]:
+    """Run the agent loop with ``model`` held fixed; returns the agent and one log line per round.
+
+    ``on_iteration(k, agent, log)`` is called after every round (e.g. to evaluate the actor).
+    """
+    behavior, config = behavior or BehaviorConfig(), config or AgentConfig()
+    torch.manual_seed(config.seed)
+    model = model.eval().requires_grad_(False)
+    agent = DreamerAgent.create(model, behavior, config)
+    replay: Replay | None = None
+    generator = torch.Generator().manual_seed(config.seed)
+    history = []
+    for k in range(config.iterations):
+        specs = [task.episode(config.seed + 10_000 * (k + 1) + i, world) for i in range(config.episodes_per_iteration)]
+        fresh = collect(task, world, specs, ActorAgent(model, agent.actor, world, explore=True))
+        replay = fresh if replay is None else replay.extend(fresh)
+        states = filtered_states(model, replay)
+        for _ in range(config.reward_updates):
+            index = torch.randint(len(replay), (min(config.reward_batch, len(replay)),), generator=generator)
+            reward_loss = reward_update(agent, states, replay, world, index)
+        total = states.h.shape[0] * states.h.shape[1]
+        for _ in range(config.behavior_updates):
+            starts = torch.randint(total, (config.start_states,), generator=generator)
+            logs = behavior_update(agent, model, states, replay, world, behavior, starts)
+        log = {"iteration": k + 1, "episodes": len(replay), "reward_loss": reward_loss,
+               "collected_return": fresh.rewards.sum(1).mean().item(),
+               "collected_final_distance": -world.grid_size * fresh.rewards[:, -1].mean().item(), **logs}
+        history.append(log)
+        if on_iteration is not None:
+            on_iteration(k, agent, log)
+    model.requires_grad_(True)
+    return agent, history
+
+
+__all__ = ["ActorAgent", "AgentConfig", "DreamerAgent", "Replay", "collect", "filtered_states", "goal_input",
+           "train_agent"]

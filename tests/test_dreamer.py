@@ -1,0 +1,69 @@
+"""The Dreamer agent loop (rssm.dreamer): what the world returns, what the agent sees, and a tiny loop end to end."""
+
+import pytest
+import torch
+
+from rssm.behavior import BehaviorConfig
+from rssm.dataset import MovingDotEnv
+from rssm.dreamer import ActorAgent, AgentConfig, DreamerAgent, collect, filtered_states, goal_input, train_agent
+from rssm.planning import PlanningTask, distance, run_episode
+
+TASK = PlanningTask(episode_steps=6)
+TINY_BEHAVIOR = BehaviorConfig(horizon=3, hidden_dim=8)
+TINY_LOOP = AgentConfig(iterations=2, episodes_per_iteration=2, reward_updates=2, behavior_updates=2, start_states=8,
+                        reward_batch=2)
+
+
+def test_the_reward_is_minus_the_distance_to_the_goal_in_grid_sides(small_data_config):
+    goal = torch.tensor([4.0, 4.0])
+    reward = TASK.reward(torch.tensor([[4.0, 4.0], [4.0, 12.0]]), goal, small_data_config)  # a 16 px grid
+    torch.testing.assert_close(reward, torch.tensor([0.0, -0.5]))
+
+
+def test_collected_episodes_hold_every_frame_action_and_reward(small_model, small_data_config):
+    agent = DreamerAgent.create(small_model, TINY_BEHAVIOR, TINY_LOOP)
+    specs = [TASK.episode(i, small_data_config) for i in range(3)]
+    replay = collect(TASK, small_data_config, specs, ActorAgent(small_model, agent.actor, small_data_config))
+    T = TASK.episode_steps
+    assert replay.obs.shape == (3, T + 1, 1, 16, 16) and replay.actions.shape == (3, T + 1, 2)
+    assert replay.rewards.shape == (3, T + 1) and torch.equal(replay.actions[:, -1], torch.zeros(3, 2))
+    env = MovingDotEnv(small_data_config, specs[0])  # replay the first episode's actions in the world
+    assert torch.equal(env.reset(), replay.obs[0, 0])
+    for t in range(T):
+        assert torch.equal(env.step(replay.actions[0, t]), replay.obs[0, t + 1])
+    expected = -distance(env.position, specs[0].goal) / small_data_config.grid_size
+    torch.testing.assert_close(replay.rewards[0, -1], expected)
+    states = filtered_states(small_model, replay)
+    assert states.h.shape == (3, T + 1, small_model.config.deter_dim)
+
+
+def test_the_actor_agent_acts_from_frames_and_the_goal_alone(small_model, small_data_config):
+    """Two runs of an episode agree, and the agent's actions depend on the goal it is given."""
+    agent = DreamerAgent.create(small_model, TINY_BEHAVIOR, TINY_LOOP)
+    torch.nn.init.normal_(agent.actor.net[-1].weight)  # an actor whose output depends on its input
+    spec = TASK.episode(0, small_data_config)
+    actor = ActorAgent(small_model, agent.actor, small_data_config)
+    first = run_episode(TASK, small_data_config, spec, actor)
+    again = run_episode(TASK, small_data_config, spec, actor)
+    assert torch.equal(first.actions, again.actions)
+    moved = type(spec)(spec.seed, spec.start_state, spec.goal.flip(0) + 1, spec.occluder_mask)
+    assert not torch.equal(run_episode(TASK, small_data_config, moved, actor).actions, first.actions)
+    torch.testing.assert_close(goal_input(torch.tensor([8.0, 4.0]), small_data_config), torch.tensor([0.5, 0.25]))
+
+
+@pytest.mark.parametrize("gradient", ["reinforce", "dynamics"])
+def test_a_tiny_agent_loop_runs_and_leaves_the_world_model_untouched(small_model, small_data_config, gradient):
+    before = {k: v.clone() for k, v in small_model.state_dict().items()}
+    behavior = BehaviorConfig(horizon=3, hidden_dim=8, actor_gradient=gradient)
+    seen = []
+    agent, history = train_agent(small_model, TASK, small_data_config, behavior, TINY_LOOP,
+                                 on_iteration=lambda k, agent, log: seen.append(k))
+    assert seen == [0, 1] and [log["episodes"] for log in history] == [2, 4]
+    assert all(torch.equal(before[k], v) for k, v in small_model.state_dict().items())
+    assert all(p.requires_grad for p in small_model.parameters())
+
+
+@pytest.mark.parametrize(("field", "value"), [("iterations", 0), ("reward_lr", -1.0), ("start_states", 1.5)])
+def test_a_bad_agent_setting_is_refused_in_one_line(field, value):
+    with pytest.raises(ValueError, match=f"AgentConfig.{field}="):
+        AgentConfig(**{field: value})
