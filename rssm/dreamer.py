@@ -38,7 +38,7 @@ from rssm.behavior import features as state_features
 from rssm.config import Bounds, check_fields, positive
 from rssm.dataset import MovingDotConfig, MovingDotEnv
 from rssm.model import RSSM, RSSMState
-from rssm.planning import AgentView, EpisodeSpec, PlanningTask, filter_step
+from rssm.planning import Agent, AgentView, EpisodeSpec, PlanningTask, filter_step
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,9 @@ class Replay:
         return Replay(*(torch.cat([a, b]) for a, b in zip(vars(self).values(), vars(other).values(), strict=True)))
 
 
-def collect(
-    task: PlanningTask, world: MovingDotConfig, specs: list[EpisodeSpec], agent: ActorAgent
-) -> Replay:
-    """Play one episode per spec with ``agent``; the world returns a frame and a reward for every frame."""
+def collect(task: PlanningTask, world: MovingDotConfig, specs: list[EpisodeSpec], agent: Agent) -> Replay:
+    """Play one episode per spec with ``agent`` (the actor, or random actions to fill the replay at first);
+    the world returns a frame and a reward for every frame."""
     obs, actions, rewards, goals = [], [], [], []
     for spec in specs:
         env = MovingDotEnv(world, spec)
