@@ -10,7 +10,8 @@ the facts listed in the book's references; the package's own code throughout:
 - :func:`lambda_return`: the targets the critic learns and the actor maximises;
 - :class:`ReturnNormalizer`: DreamerV3's scale for the advantages, the EMA of the 5th-95th percentile
   range of the returns, divided out only where it exceeds 1;
-- :class:`Actor` (a Gaussian policy over actions in [-1, 1]) and :class:`Critic` (a value per state),
+- :class:`Actor` (a tanh-squashed Gaussian policy over actions in (-1, 1)) and :class:`Critic` (a value
+  per state),
   with :func:`update_slow` for the critic's slow (EMA) copy;
 - :func:`actor_loss` with both gradients the chapter compares: REINFORCE (DreamerV3, for every kind
   of action) and backpropagation of the return through the learned dynamics (DreamerV1).
@@ -151,11 +152,20 @@ def features(state: RSSMState, goal: torch.Tensor) -> torch.Tensor:
     return torch.cat([state.h, state.z, goal], -1)
 
 
-class Actor(nn.Module):
-    """A Gaussian policy over actions in [-1, 1]^A: mean tanh(m(s)), std in [min_std, max_std].
+class ActionSample(NamedTuple):
+    """Actions drawn from the actor, with what its losses need."""
 
-    Samples are reparameterised (for backpropagation through the dynamics) and clipped to [-1, 1] when
-    the world applies them; log-probabilities are those of the unclipped sample (for REINFORCE).
+    action: torch.Tensor  # (N, A) in (-1, 1): tanh of a Gaussian sample
+    log_prob: torch.Tensor  # (N,) log pi(action | s), summed over the action's dimensions
+    entropy: torch.Tensor  # (N,) the entropy of the Gaussian before the tanh, summed likewise
+
+
+class Actor(nn.Module):
+    """A policy over actions in (-1, 1)^A: a = tanh(u) with u ~ N(m(s), std(s)), std in [min_std, max_std].
+
+    The tanh keeps every action inside the range the world model was trained on without clipping, so
+    the gradient of a reparameterised sample never vanishes at the edge (backpropagation through the
+    dynamics needs it). :meth:`mode` is tanh(m(s)), the action the agent takes when it does not explore.
     """
 
     def __init__(self, feature_dim: int, action_dim: int, config: BehaviorConfig) -> None:
@@ -164,10 +174,29 @@ class Actor(nn.Module):
         self.min_std, self.max_std = config.min_action_std, config.max_action_std
 
     def forward(self, feats: torch.Tensor) -> torch.distributions.Normal:
-        """feats (N, F) -> the action distribution, batch shape (N, A)."""
+        """feats (N, F) -> the Gaussian over u (before the tanh), batch shape (N, A)."""
         mean, raw_std = self.net(feats).chunk(2, -1)
         std = self.min_std + (self.max_std - self.min_std) * torch.sigmoid(raw_std + 2.0)
-        return torch.distributions.Normal(torch.tanh(mean), std)
+        return torch.distributions.Normal(mean, std)
+
+    def mode(self, feats: torch.Tensor) -> torch.Tensor:
+        """The action without exploration: tanh of the Gaussian's mean. (N, F) -> (N, A)."""
+        return torch.tanh(self(feats).mean)
+
+    def sample(self, feats: torch.Tensor, reparameterize: bool, noise: torch.Tensor | None = None) -> ActionSample:
+        """Draw a = tanh(u): reparameterised (gradients flow to the actor through a) or not (REINFORCE).
+
+        noise: standard normal (N, A), drawn here when None. log pi(a) = log N(u) - sum log(1 - tanh(u)^2).
+        """
+        gaussian = self(feats)
+        if noise is None:
+            noise = torch.randn_like(gaussian.mean)
+        u = gaussian.mean + gaussian.stddev * noise
+        if not reparameterize:
+            u = u.detach()
+        action = torch.tanh(u)
+        log_prob = (gaussian.log_prob(u) - torch.log1p(-action.pow(2) + 1e-6)).sum(-1)
+        return ActionSample(action, log_prob, gaussian.entropy().sum(-1))
 
 
 class RewardHead(nn.Module):
@@ -208,7 +237,7 @@ class Imagined(NamedTuple):
     """An imagined rollout of H steps from N start states, time first."""
 
     states: RSSMState  # h (H + 1, N, deter), z (H + 1, N, latent): s_0 ... s_H
-    actions: torch.Tensor  # (H, N, A): a_t drawn from the actor at s_t
+    actions: torch.Tensor  # (H, N, A): a_t drawn from the actor at s_t, in (-1, 1)
     log_probs: torch.Tensor  # (H, N): log pi(a_t | s_t), summed over the action's dimensions
     entropies: torch.Tensor  # (H, N): the entropy of pi(. | s_t), summed likewise
     features: torch.Tensor  # (H + 1, N, F): [h, z, goal] of every state
@@ -229,11 +258,11 @@ def imagine(
     hs, zs, actions, log_probs, entropies = [state.h], [state.z], [], [], []
     for _ in range(horizon):
         feats = features(state, goal)
-        policy = actor(feats if gradient == "dynamics" else feats.detach())
-        action = policy.rsample() if gradient == "dynamics" else policy.sample()
-        log_probs.append(policy.log_prob(action.detach()).sum(-1))
-        entropies.append(policy.entropy().sum(-1))
-        h, prior = model.prior_step(state, action.clamp(-1, 1))
+        drawn = actor.sample(feats, reparameterize=gradient == "dynamics")
+        action = drawn.action
+        log_probs.append(drawn.log_prob)
+        entropies.append(drawn.entropy)
+        h, prior = model.prior_step(state, action)
         state = RSSMState(h, prior.sample())
         if gradient == "reinforce":
             state = RSSMState(state.h.detach(), state.z.detach())
@@ -300,7 +329,7 @@ def critic_loss(critic: Critic, slow_critic: Critic, feats: torch.Tensor, return
 
 
 __all__ = [
-    "Actor", "ActorGradient", "BehaviorConfig", "Critic", "Imagined", "ReturnNormalizer", "RewardHead", "actor_loss",
+    "ActionSample", "Actor", "ActorGradient", "BehaviorConfig", "Critic", "Imagined", "ReturnNormalizer", "RewardHead", "actor_loss",
     "critic_loss",
     "features", "imagine", "lambda_return", "mlp", "update_slow",
 ]

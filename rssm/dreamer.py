@@ -90,13 +90,13 @@ class ActorAgent:
     def act(self, frame: torch.Tensor) -> torch.Tensor:
         prev = self.prev_action.view(1, 2).to(self.device)
         self.belief = filter_step(self.model, self.belief, prev, frame.unsqueeze(0).to(self.device))
-        policy = self.actor(state_features(self.belief, self.goal))
+        feats = state_features(self.belief, self.goal)
         if self.explore:
-            noise = torch.randn(2, generator=self.generator).to(self.device)
-            action = policy.mean[0] + policy.stddev[0] * noise
+            noise = torch.randn(1, 2, generator=self.generator).to(self.device)
+            action = self.actor.sample(feats, reparameterize=False, noise=noise).action[0]
         else:
-            action = policy.mean[0]
-        self.prev_action = action.clamp(-1, 1).cpu()
+            action = self.actor.mode(feats)[0]
+        self.prev_action = action.cpu()
         return self.prev_action
 
     def view(self) -> AgentView | None:
