@@ -110,7 +110,8 @@ class CNNEncoder(nn.Module):
 class CNNDecoder(nn.Module):
     """(h, z) features -> frame. (N, deter_dim + latent_size) -> (N, C, H, W), a linear (unsquashed) output.
 
-    The output is the mean of a unit-variance Gaussian over pixels, so it is not passed through a
+    The output is the mean of a Gaussian over pixels with variance 1/2 (the reconstruction loss,
+    :func:`rssm.losses.reconstruction_loss`, is its summed squared error), so it is not passed through a
     sigmoid: near 0 and 1 a sigmoid's gradient vanishes and the model settles on blank frames
     (chapter 2 shows the gradient). The last bias starts at 0, the background's value.
     """
