@@ -278,7 +278,7 @@ def actor_loss(
     model: RSSM,
     actor: Actor,
     critic: Critic,
-    reward: RewardHead,
+    reward: nn.Module,
     start: RSSMState,
     goal: torch.Tensor,
     normalizer: ReturnNormalizer,

@@ -5,7 +5,7 @@ Chapter 10's planner searches imagined futures at every step. This agent instead
 
 1. **collect**: play episodes of :class:`rssm.planning.PlanningTask` with the current actor, which
    sees frames and the goal only, and keep each episode's frames, actions and rewards;
-2. **learn the reward**: fit a :class:`rssm.behavior.RewardHead` on the filtered states of the replayed
+2. **learn the reward**: fit a :class:`GoalRewardHead` on the filtered states of the replayed
    episodes to the rewards the world returned (never to the simulator's positions);
 3. **learn to act**: train the actor and its critic on rollouts the world model imagines from those
    states (:func:`rssm.behavior.actor_loss`).
@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+from torch import nn
 
 from rssm.behavior import (
     Actor,
     BehaviorConfig,
     Critic,
     ReturnNormalizer,
-    RewardHead,
     actor_loss,
     critic_loss,
+    mlp,
     update_slow,
 )
 from rssm.behavior import features as state_features
@@ -66,6 +67,33 @@ class AgentConfig:
 def goal_input(goal: torch.Tensor, world: MovingDotConfig) -> torch.Tensor:
     """The goal as the agent's networks receive it: (x, y) in pixels divided by the grid's side, (..., 2)."""
     return goal / world.grid_size
+
+
+# ----- the reward head ---------------------------------------------------------------------------
+
+
+class GoalRewardHead(nn.Module):
+    """The reward read off a state, in the task's own form: minus the distance between a learned 2-D
+    reading of (h, z) and the goal, both in grid sides.
+
+    features (..., deter + latent + 2) = [h, z, goal / grid] -> (...). The reading ``place`` is an MLP
+    trained only through the rewards the world returns (no position is ever a label); a state seen
+    with many goals pins it down. A plain MLP on [h, z, goal] (:class:`rssm.behavior.RewardHead`) has to
+    learn the distance's kink at the goal, and both a planner and an actor stop where its reading
+    flattens, pixels away (``benchmarks/README.md``).
+    """
+
+    def __init__(self, state_dim: int, hidden_dim: int = 128) -> None:
+        super().__init__()
+        self.state_dim = state_dim
+        self.place = mlp(state_dim, hidden_dim, 2)
+
+    def position(self, feats: torch.Tensor) -> torch.Tensor:
+        """Where the state puts the dot, in grid sides (0 to 1 inside the grid): (..., 2)."""
+        return 0.5 + 0.5 * self.place(feats[..., : self.state_dim])
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return -(self.position(feats) - feats[..., self.state_dim :]).norm(dim=-1)
 
 
 # ----- acting --------------------------------------------------------------------------------------
@@ -159,7 +187,7 @@ def filtered_states(model: RSSM, replay: Replay) -> RSSMState:
 class DreamerAgent:
     """What the loop trains: the reward head, the actor, the critic and its slow copy, their optimisers."""
 
-    reward: RewardHead
+    reward: GoalRewardHead
     actor: Actor
     critic: Critic
     slow_critic: Critic
@@ -172,7 +200,8 @@ class DreamerAgent:
     def create(cls, model: RSSM, behavior: BehaviorConfig, agent: AgentConfig) -> DreamerAgent:
         c = model.config
         feature_dim = c.deter_dim + c.latent_size + 2
-        reward, actor = RewardHead(feature_dim, behavior.hidden_dim), Actor(feature_dim, c.action_dim, behavior)
+        reward = GoalRewardHead(c.deter_dim + c.latent_size, behavior.hidden_dim)
+        actor = Actor(feature_dim, c.action_dim, behavior)
         critic = Critic(feature_dim, behavior)
         return cls(
             reward, actor, critic, copy.deepcopy(critic).requires_grad_(False), ReturnNormalizer(behavior.return_decay),

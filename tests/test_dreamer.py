@@ -67,3 +67,13 @@ def test_a_tiny_agent_loop_runs_and_leaves_the_world_model_untouched(small_model
 def test_a_bad_agent_setting_is_refused_in_one_line(field, value):
     with pytest.raises(ValueError, match=f"AgentConfig.{field}="):
         AgentConfig(**{field: value})
+
+
+def test_the_goal_reward_head_is_minus_the_distance_from_its_reading_to_the_goal():
+    from rssm.dreamer import GoalRewardHead
+
+    head = GoalRewardHead(state_dim=3, hidden_dim=4)
+    feats = torch.cat([torch.randn(5, 3), torch.rand(5, 2)], -1)  # [h, z] and the goal in grid sides
+    place = head.position(feats)
+    assert ((place >= 0) | (place <= 1)).all()  # a reading in grid sides around the grid
+    torch.testing.assert_close(head(feats), -(place - feats[:, 3:]).norm(dim=-1))
