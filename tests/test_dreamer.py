@@ -75,5 +75,6 @@ def test_the_goal_reward_head_is_minus_the_distance_from_its_reading_to_the_goal
     head = GoalRewardHead(state_dim=3, hidden_dim=4)
     feats = torch.cat([torch.randn(5, 3), torch.rand(5, 2)], -1)  # [h, z] and the goal in grid sides
     place = head.position(feats)
-    assert ((place >= 0) | (place <= 1)).all()  # a reading in grid sides around the grid
     torch.testing.assert_close(head(feats), -(place - feats[:, 3:]).norm(dim=-1))
+    on_goal = torch.cat([feats[:, :3], place.detach()], -1)  # the goal where the head reads the dot
+    torch.testing.assert_close(head(on_goal), torch.zeros(5))
