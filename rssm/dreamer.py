@@ -36,16 +36,17 @@ from rssm.behavior import (
     update_slow,
 )
 from rssm.behavior import features as state_features
-from rssm.config import Bounds, check_fields, positive
+from rssm.config import Bounds, check_fields, non_negative, positive
 from rssm.dataset import MovingDotConfig, MovingDotEnv
 from rssm.model import RSSM, RSSMState
-from rssm.planning import Agent, AgentView, EpisodeSpec, PlanningTask, filter_step
+from rssm.planning import Agent, AgentView, EpisodeSpec, PlanningTask, RandomAgent, filter_step
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     """The agent loop's settings. Each iteration collects episodes, then updates the heads and the actor."""
 
+    prefill_episodes: int = 256  # random-action episodes in the replay before the first round (as Dreamer's prefill)
     iterations: int = 10  # rounds of collect, learn the reward, learn to act
     episodes_per_iteration: int = 16  # episodes collected by the current actor each round
     reward_updates: int = 100  # reward-head updates per round
@@ -53,15 +54,23 @@ class AgentConfig:
     start_states: int = 256  # imagined rollouts per actor-critic update, started from replayed states
     reward_batch: int = 16  # replayed episodes per reward-head update
     reward_lr: float = 1e-3  # Adam's learning rate for the reward head
-    seed: int = 0  # seeds the episodes collected (episode i of round k: seed + 10,000 k + i) and the updates
+    seed: int = 0  # seeds the training episodes (TRAINING_EPISODES on, away from evaluation's) and the updates
 
     bounds: ClassVar[dict[str, Bounds]] = {
-        "iterations": positive, "episodes_per_iteration": positive, "reward_updates": positive,
+        "prefill_episodes": non_negative, "iterations": positive, "episodes_per_iteration": positive, "reward_updates": positive,
         "behavior_updates": positive, "start_states": positive, "reward_batch": positive, "reward_lr": positive,
     }
 
     def __post_init__(self) -> None:
         check_fields(self)  # every field's type, and the bounds above
+
+
+TRAINING_EPISODES = 1_000_000  # training collects the task's episodes from here on; evaluation uses 0, 1, 2, ...
+
+
+def training_episode(config: AgentConfig, round_: int, index: int) -> int:
+    """The task's episode number of the ``index``-th episode collected in round ``round_`` (0: the prefill)."""
+    return TRAINING_EPISODES + config.seed + 10_000 * round_ + index
 
 
 def goal_input(goal: torch.Tensor, world: MovingDotConfig) -> torch.Tensor:
@@ -261,10 +270,13 @@ def train_agent(
     model = model.eval().requires_grad_(False)
     agent = DreamerAgent.create(model, behavior, config)
     replay: Replay | None = None
+    if config.prefill_episodes:
+        specs = [task.episode(training_episode(config, 0, i), world) for i in range(config.prefill_episodes)]
+        replay = collect(task, world, specs, RandomAgent())
     generator = torch.Generator().manual_seed(config.seed)
     history = []
     for k in range(config.iterations):
-        specs = [task.episode(config.seed + 10_000 * (k + 1) + i, world) for i in range(config.episodes_per_iteration)]
+        specs = [task.episode(training_episode(config, k + 1, i), world) for i in range(config.episodes_per_iteration)]
         fresh = collect(task, world, specs, ActorAgent(model, agent.actor, world, explore=True))
         replay = fresh if replay is None else replay.extend(fresh)
         states = filtered_states(model, replay)

@@ -10,7 +10,7 @@ from rssm.planning import PlanningTask, distance, run_episode
 
 TASK = PlanningTask(episode_steps=6)
 TINY_BEHAVIOR = BehaviorConfig(horizon=3, hidden_dim=8)
-TINY_LOOP = AgentConfig(iterations=2, episodes_per_iteration=2, reward_updates=2, behavior_updates=2, start_states=8,
+TINY_LOOP = AgentConfig(prefill_episodes=2, iterations=2, episodes_per_iteration=2, reward_updates=2, behavior_updates=2, start_states=8,
                         reward_batch=2)
 
 
@@ -58,7 +58,7 @@ def test_a_tiny_agent_loop_runs_and_leaves_the_world_model_untouched(small_model
     seen = []
     agent, history = train_agent(small_model, TASK, small_data_config, behavior, TINY_LOOP,
                                  on_iteration=lambda k, agent, log: seen.append(k))
-    assert seen == [0, 1] and [log["episodes"] for log in history] == [2, 4]
+    assert seen == [0, 1] and [log["episodes"] for log in history] == [4, 6]  # 2 random ones first
     assert all(torch.equal(before[k], v) for k, v in small_model.state_dict().items())
     assert all(p.requires_grad for p in small_model.parameters())
 
