@@ -19,6 +19,7 @@ an input, (x, y) divided by the grid's side.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -259,7 +260,7 @@ def train_agent(
     world: MovingDotConfig,
     behavior: BehaviorConfig | None = None,
     config: AgentConfig | None = None,
-    on_iteration=None,
+    on_iteration: Callable[[int, DreamerAgent, dict[str, float]], None] | None = None,
 ) -> tuple[DreamerAgent, list[dict[str, float]]]:
     """Run the agent loop with ``model`` held fixed; returns the agent and one log line per round.
 
