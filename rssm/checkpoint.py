@@ -98,11 +98,19 @@ def save_checkpoint(
         "epoch": int(counters["epoch"]),
         "seconds": float(counters["seconds"]),
     }
+    return save_atomically(payload, path)
+
+
+def save_atomically(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temp file beside ``path``, then rename: a reader never sees half a file, and a
+    failed save leaves the previous file as it was. The file gets the mode a new file gets (0644)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's file is 0600; give it the mode a new file gets (0644)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's file is 0600
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()

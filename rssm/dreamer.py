@@ -18,9 +18,14 @@ an input, (x, y) divided by the grid's side.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import hashlib
+import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -37,6 +42,7 @@ from rssm.behavior import (
     update_slow,
 )
 from rssm.behavior import features as state_features
+from rssm.checkpoint import PRETRAINED_DIR, checkpoint_path, library_versions, load_checkpoint, save_atomically
 from rssm.config import Bounds, check_fields, non_negative, positive
 from rssm.dataset import MovingDotConfig, MovingDotEnv
 from rssm.model import RSSM, RSSMState
@@ -298,5 +304,98 @@ def train_agent(
     return agent, history
 
 
-__all__ = ["ActorAgent", "AgentConfig", "DreamerAgent", "Replay", "collect", "filtered_states", "goal_input",
-           "train_agent"]
+# ----- the shipped agent ---------------------------------------------------------------------------
+
+SHIPPED_AGENT = PRETRAINED_DIR / "dreamer_agent.pt"  # trained by scripts/train_agent.sh
+AGENT_FORMAT = 1
+
+
+@dataclass
+class LoadedAgent:
+    """An agent file: the trained heads, the settings they were trained with, and the world model's name."""
+
+    actor: Actor
+    reward: GoalRewardHead
+    critic: Critic
+    behavior: BehaviorConfig
+    config: AgentConfig
+    world_model: str  # the world model's checkpoint file, e.g. moving_dot_occluded.pt
+    history: list[dict[str, float]]
+    seconds: float  # training time
+
+
+def save_agent(path: str | Path, agent: DreamerAgent, behavior: BehaviorConfig, config: AgentConfig,
+               world_model: Path, history: list[dict[str, float]], seconds: float) -> Path:
+    """Write the agent's heads and settings to ``path`` atomically (no optimiser state: not for resuming)."""
+    payload = {
+        "format": AGENT_FORMAT, "behavior": asdict(behavior), "agent_config": asdict(config),
+        "state_dim": agent.reward.state_dim, "action_dim": agent.actor.net[-1].out_features // 2,
+        "world_model": world_model.name, "world_model_sha256": hashlib.sha256(world_model.read_bytes()).hexdigest(),
+        "actor": agent.actor.state_dict(), "reward": agent.reward.state_dict(), "critic": agent.critic.state_dict(),
+        "history": history, "seconds": float(seconds), "versions": library_versions(),
+    }
+    return save_atomically(payload, path)
+
+
+def load_agent(path: str | Path = SHIPPED_AGENT) -> LoadedAgent:
+    """Read an agent file written by :func:`save_agent`. Raises ValueError, in one line, for anything else."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        behavior, config = BehaviorConfig(**payload["behavior"]), AgentConfig(**payload["agent_config"])
+        if payload["format"] != AGENT_FORMAT:
+            raise ValueError(f"format {payload['format']!r}, this rssm reads {AGENT_FORMAT}")
+        state_dim, action_dim = payload["state_dim"], payload["action_dim"]
+        actor, reward = Actor(state_dim + 2, action_dim, behavior), GoalRewardHead(state_dim, behavior.hidden_dim)
+        critic = Critic(state_dim + 2, behavior)
+        for module, key in ((actor, "actor"), (reward, "reward"), (critic, "critic")):
+            module.load_state_dict(payload[key])
+            module.eval()
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # noqa: BLE001  torch and the modules raise several types for a foreign file
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: not a readable agent file ({reason})") from None
+    return LoadedAgent(actor, reward, critic, behavior, config, payload["world_model"], payload["history"],
+                       payload["seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rssm.dreamer OUT``: train an agent in a shipped (or your own) world model and save it."""
+    parser = argparse.ArgumentParser(prog="python -m rssm.dreamer", description=main.__doc__)
+    parser.add_argument("output", help="the agent file to write, e.g. runs/agent.pt")
+    parser.add_argument("--checkpoint", default="moving_dot_occluded",
+                        help="the world model: a shipped name or a model.pt path (default: moving_dot_occluded)")
+    parser.add_argument("--actor_gradient", default=BehaviorConfig.actor_gradient, help="reinforce or dynamics")
+    parser.add_argument("--actor_lr", type=float, default=BehaviorConfig.actor_lr)
+    for name in ("prefill_episodes", "iterations", "episodes_per_iteration", "reward_updates", "behavior_updates",
+                 "seed"):
+        parser.add_argument(f"--{name}", type=int, default=getattr(AgentConfig, name))
+    args = parser.parse_args(argv)
+    try:
+        behavior = BehaviorConfig(actor_gradient=args.actor_gradient, actor_lr=args.actor_lr)
+        config = AgentConfig(**{name: getattr(args, name) for name in ("prefill_episodes", "iterations",
+                             "episodes_per_iteration", "reward_updates", "behavior_updates", "seed")})
+        world_model = checkpoint_path(args.checkpoint)
+        loaded = load_checkpoint(world_model)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"python -m rssm.dreamer: {error}", file=sys.stderr)
+        return 2
+    task, start = PlanningTask(), time.perf_counter()
+
+    def report(k: int, agent: DreamerAgent, log: dict[str, float]) -> None:
+        print(f"round {k + 1}/{config.iterations}: final distance of the collected episodes "
+              f"{log['collected_final_distance']:.2f} px ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    agent, history = train_agent(loaded.model, task, loaded.data_config, behavior, config, on_iteration=report)
+    path = save_agent(args.output, agent, behavior, config, world_model, history, time.perf_counter() - start)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["SHIPPED_AGENT", "ActorAgent", "AgentConfig", "DreamerAgent", "GoalRewardHead", "LoadedAgent", "Replay",
+           "collect", "filtered_states", "goal_input", "load_agent", "save_agent", "train_agent"]

@@ -78,3 +78,29 @@ def test_the_goal_reward_head_is_minus_the_distance_from_its_reading_to_the_goal
     torch.testing.assert_close(head(feats), -(place - feats[:, 3:]).norm(dim=-1))
     on_goal = torch.cat([feats[:, :3], place.detach()], -1)  # the goal where the head reads the dot
     torch.testing.assert_close(head(on_goal), torch.zeros(5))
+
+
+def test_an_agent_file_round_trips_and_a_foreign_file_is_refused_in_one_line(tmp_path, small_model, small_data_config):
+    from rssm.checkpoint import save_checkpoint
+    from rssm.dreamer import load_agent, save_agent
+
+    agent = DreamerAgent.create(small_model, TINY_BEHAVIOR, TINY_LOOP)
+    world_model = save_checkpoint(tmp_path / "model.pt", small_model, small_data_config, {}, {})
+    path = save_agent(tmp_path / "agent.pt", agent, TINY_BEHAVIOR, TINY_LOOP, world_model, [{"round": 1.0}], 1.5)
+    loaded = load_agent(path)
+    feats = torch.randn(3, small_model.config.deter_dim + small_model.config.latent_size + 2)
+    torch.testing.assert_close(loaded.actor.mode(feats), agent.actor.mode(feats))
+    torch.testing.assert_close(loaded.reward(feats), agent.reward(feats))
+    assert loaded.behavior == TINY_BEHAVIOR and loaded.config == TINY_LOOP and loaded.world_model == "model.pt"
+    with pytest.raises(ValueError, match="not a readable agent file") as error:
+        load_agent(world_model)  # a world model is no agent
+    assert "\n" not in str(error.value)
+
+
+def test_the_shipped_agent_was_trained_in_the_shipped_world_model_and_stays_small():
+    from rssm.dreamer import SHIPPED_AGENT, load_agent
+
+    loaded = load_agent()
+    assert loaded.world_model == "moving_dot_occluded.pt" and loaded.behavior.actor_gradient == "dynamics"
+    assert SHIPPED_AGENT.stat().st_size < 1_000_000
+    assert len(loaded.history) == loaded.config.iterations

@@ -1,0 +1,113 @@
+"""Planner against policy: the shipped Dreamer agent's actor, the CEM planner, the oracle and random actions.
+
+Every agent plays the same episodes of the planning task (``rssm.planning.PlanningTask``: episode i
+seeded by i, occluders as the shipped world model's world draws them) and is judged by the task's one
+definition of success (within 2 px of the goal on the last frame). The actor and the planner use the
+same world model and the same learned reward: the planner (chapter 10's CEM, default settings)
+scores its imagined plans with the position that the agent's goal reward head reads off each state,
+so both optimise the distance to the goal as the agent learnt it from the world's rewards. The oracle
+is the same CEM on the true simulator.
+
+    python benchmarks/behavior.py                              # episodes 0..99
+    python benchmarks/behavior.py --episodes 20 --first_episode 100
+
+One JSON line per agent: agent, success, final_distance_px, ms_per_action (the agent's own time per
+action, filtering included), imagined_steps_per_action (the model steps it imagines to choose one),
+episodes, occluders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rssm.checkpoint import PRETRAINED, load_checkpoint
+from rssm.dataset import MovingDotEnv
+from rssm.dreamer import SHIPPED_AGENT, ActorAgent, GoalRewardHead, load_agent
+from rssm.planning import LatentModel, MPCAgent, PlannerConfig, PlanningTask, RandomAgent, SimulatorModel, run_episode
+
+AGENTS = ("actor", "planner", "oracle", "random")
+
+
+class RewardReading(nn.Module):
+    """The goal reward head's reading of a state as a position in pixels, for the planner: (h, z) -> (..., 2)."""
+
+    def __init__(self, reward: GoalRewardHead, grid_size: int) -> None:
+        super().__init__()
+        self.reward, self.grid_size = reward, grid_size
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.grid_size * self.reward.position(torch.cat([h, z], -1))
+
+
+class Timed:
+    """An agent whose ``act`` is timed: the seconds it spent choosing actions, and how many it chose."""
+
+    def __init__(self, agent) -> None:
+        self.agent, self.seconds, self.actions = agent, 0.0, 0
+
+    def reset(self, goal: torch.Tensor, seed: int, steps: int) -> None:
+        self.agent.reset(goal, seed, steps)
+
+    def act(self, frame: torch.Tensor) -> torch.Tensor:
+        start = time.perf_counter()
+        action = self.agent.act(frame)
+        self.seconds += time.perf_counter() - start
+        self.actions += 1
+        return action
+
+    def view(self):
+        return self.agent.view()
+
+
+def shipped_world_model(name: str) -> Path:
+    """The shipped world model file the agent was trained in, by its file name."""
+    for path in PRETRAINED.values():
+        if path.name == name:
+            return path
+    raise SystemExit(f"behavior: the agent was trained in {name!r}, which is not a shipped world model")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--episodes", type=int, default=100, help="episodes per agent (default 100)")
+    parser.add_argument("--first_episode", type=int, default=0, help="the task's first episode number (default 0)")
+    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS, help="which agents to play")
+    args = parser.parse_args()
+    if args.episodes < 1 or args.first_episode < 0:
+        parser.error(f"--episodes must be at least 1 and --first_episode at least 0, got {args.episodes} and "
+                     f"{args.first_episode}")
+    shipped = load_agent(SHIPPED_AGENT)
+    world_model = load_checkpoint(shipped_world_model(shipped.world_model))
+    model, world = world_model.model, world_model.data_config
+    task, planner = PlanningTask(), PlannerConfig()
+    latent = LatentModel(model, RewardReading(shipped.reward, world.grid_size))
+    imagined = {"actor": 0, "planner": planner.candidates * planner.horizon * planner.iterations,
+                "oracle": planner.candidates * planner.horizon * planner.iterations, "random": 0}
+    for name in args.agents:
+        results, seconds, actions = [], 0.0, 0
+        for index in range(args.first_episode, args.first_episode + args.episodes):
+            spec = task.episode(index, world)
+            env = MovingDotEnv(world, spec)
+            agent = {"actor": lambda: ActorAgent(model, shipped.actor, world),
+                     "planner": lambda: MPCAgent(latent, planner),
+                     "oracle": lambda env=env: MPCAgent(SimulatorModel(env), planner),
+                     "random": RandomAgent}[name]()
+            timed = Timed(agent)
+            results.append(run_episode(task, world, spec, timed, env=env))
+            seconds, actions = seconds + timed.seconds, actions + timed.actions
+        print(json.dumps({
+            "agent": name, "success": round(sum(r.success for r in results) / len(results), 3),
+            "final_distance_px": round(sum(r.final_distance for r in results) / len(results), 3),
+            "ms_per_action": round(1000 * seconds / actions, 3), "imagined_steps_per_action": imagined[name],
+            "episodes": len(results), "occluders": world.use_occlusion, "threads": torch.get_num_threads(),
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
