@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
+from rssm.behavior import BehaviorConfig
 from rssm.dataset import MovingDotConfig
 from rssm.losses import dot_weight_at
 from rssm.model import RSSMConfig
@@ -106,6 +107,7 @@ def numbers(
         "model": c,
         "train": t,
         "world": d,
+        "behavior": BehaviorConfig(),  # lambda_return.svg
         # rssm_cell.svg, encoder_decoder.svg
         "gru_in": c.stoch_dim + c.action_dim,
         "post_in": c.deter_dim + c.embed_dim,

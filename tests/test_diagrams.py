@@ -225,3 +225,13 @@ def test_a_new_diagram_is_a_template_with_named_placeholders(monkeypatch: pytest
     assert drawn.startswith(f"<text>{c.deter_dim} and {t.kl_balance:g}, {c.deter_dim + c.stoch_dim}</text><style>")
     with pytest.raises(ValueError, match="typo.svg.*h_dim"):
         script.draw("typo.svg")
+
+
+def test_the_lambda_return_diagram_shows_the_actor_critics_defaults(fresh: Path) -> None:
+    from rssm.behavior import BehaviorConfig
+
+    b = BehaviorConfig()
+    joined = "\n".join(texts((fresh / "lambda_return.svg").read_text(encoding="utf-8")))
+    assert f"H = {b.horizon})" in joined
+    assert f"γ = {b.discount:g} and λ = {b.return_lambda:g}" in joined
+    assert "R3 = V(s3)" in joined and "r1, c1" in joined  # reward and continue read off s_(t+1)
