@@ -10,9 +10,9 @@ the facts listed in the book's references; the package's own code throughout:
 - :func:`lambda_return`: the targets the critic learns and the actor maximises;
 - :class:`ReturnNormalizer`: DreamerV3's scale for the advantages, the EMA of the 5th-95th percentile
   range of the returns, divided out only where it exceeds 1;
-- :class:`Actor` (a tanh-squashed Gaussian policy over actions in (-1, 1)) and :class:`Critic` (a value
-  per state),
-  with :func:`update_slow` for the critic's slow (EMA) copy;
+- :class:`Actor` (a tanh-squashed Gaussian policy over actions in (-1, 1)), :class:`Critic` (a value per
+  state) with :func:`update_slow` for its slow (EMA) copy, and :class:`RewardHead` (a plain MLP; the
+  planning task's agent uses :class:`rssm.dreamer.GoalRewardHead`, which has the task's form);
 - :func:`actor_loss` with both gradients the chapter compares: REINFORCE (DreamerV3, for every kind
   of action) and backpropagation of the return through the learned dynamics (DreamerV1).
 
