@@ -270,7 +270,7 @@ def imagine(
         zs.append(state.z)
         actions.append(action)
     states = RSSMState(torch.stack(hs), torch.stack(zs))
-    feats = torch.cat([states.h, states.z, goal.expand(horizon + 1, *goal.shape)], -1)
+    feats = features(states, goal.expand(horizon + 1, *goal.shape))  # (H + 1, N, F)
     return Imagined(states, torch.stack(actions), torch.stack(log_probs), torch.stack(entropies), feats)
 
 

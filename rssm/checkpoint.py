@@ -122,6 +122,12 @@ def save_atomically(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line ("" if it has no text): torch's own texts run to pages, a message is one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a ``model.pt``. Raises FileNotFoundError if missing, ValueError if corrupt or incompatible."""
     path = Path(path)
@@ -130,8 +136,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001  torch raises several types for truncated or foreign files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""  # torch's own texts run to pages
-        raise ValueError(f"{path}: not a readable rssm checkpoint ({type(error).__name__}: {reason})") from None
+        raise ValueError(f"{path}: not a readable rssm checkpoint ({type(error).__name__}: {first_line(error)})") from None
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise ValueError(f"{path}: not an rssm checkpoint (no model_state)")
     if payload.get("format_version") != FORMAT_VERSION:

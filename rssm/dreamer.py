@@ -42,7 +42,14 @@ from rssm.behavior import (
     update_slow,
 )
 from rssm.behavior import features as state_features
-from rssm.checkpoint import PRETRAINED_DIR, checkpoint_path, library_versions, load_checkpoint, save_atomically
+from rssm.checkpoint import (
+    PRETRAINED_DIR,
+    checkpoint_path,
+    first_line,
+    library_versions,
+    load_checkpoint,
+    save_atomically,
+)
 from rssm.config import Bounds, check_fields, non_negative, positive
 from rssm.dataset import MovingDotConfig, MovingDotEnv
 from rssm.model import RSSM, RSSMState
@@ -231,7 +238,7 @@ def reward_update(agent: DreamerAgent, states: RSSMState, replay: Replay, world:
                   index: torch.Tensor) -> float:
     """One step of the reward head on the episodes ``index``: MSE between r([h, z, goal]) and the rewards."""
     goal = goal_input(replay.goals[index], world)[:, None].expand(-1, states.h.shape[1], -1)  # (n, T+1, 2)
-    feats = torch.cat([states.h[index], states.z[index], goal], -1)
+    feats = state_features(RSSMState(states.h[index], states.z[index]), goal)  # (n, T+1, F)
     loss = ((agent.reward(feats) - replay.rewards[index]) ** 2).mean()
     agent.reward_optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -354,8 +361,7 @@ def load_agent(path: str | Path = SHIPPED_AGENT) -> LoadedAgent:
     except FileNotFoundError:
         raise
     except Exception as error:  # noqa: BLE001  torch and the modules raise several types for a foreign file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path}: not a readable agent file ({reason})") from None
+        raise ValueError(f"{path}: not a readable agent file ({first_line(error) or type(error).__name__})") from None
     return LoadedAgent(actor, reward, critic, behavior, config, payload["world_model"], payload["history"],
                        payload["seconds"])
 
