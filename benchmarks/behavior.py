@@ -20,49 +20,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from rssm.checkpoint import PRETRAINED, load_checkpoint
 from rssm.dataset import MovingDotEnv
-from rssm.dreamer import SHIPPED_AGENT, ActorAgent, GoalRewardHead, load_agent
-from rssm.planning import LatentModel, MPCAgent, PlannerConfig, PlanningTask, RandomAgent, SimulatorModel, run_episode
+from rssm.dreamer import SHIPPED_AGENT, ActorAgent, RewardReading, load_agent
+from rssm.planning import (
+    LatentModel,
+    MPCAgent,
+    PlannerConfig,
+    PlanningTask,
+    RandomAgent,
+    SimulatorModel,
+    TimedAgent,
+    run_episode,
+)
 
 AGENTS = ("actor", "planner", "oracle", "random")
-
-
-class RewardReading(nn.Module):
-    """The goal reward head's reading of a state as a position in pixels, for the planner: (h, z) -> (..., 2)."""
-
-    def __init__(self, reward: GoalRewardHead, grid_size: int) -> None:
-        super().__init__()
-        self.reward, self.grid_size = reward, grid_size
-
-    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.grid_size * self.reward.position(torch.cat([h, z], -1))
-
-
-class Timed:
-    """An agent whose ``act`` is timed: the seconds it spent choosing actions, and how many it chose."""
-
-    def __init__(self, agent) -> None:
-        self.agent, self.seconds, self.actions = agent, 0.0, 0
-
-    def reset(self, goal: torch.Tensor, seed: int, steps: int) -> None:
-        self.agent.reset(goal, seed, steps)
-
-    def act(self, frame: torch.Tensor) -> torch.Tensor:
-        start = time.perf_counter()
-        action = self.agent.act(frame)
-        self.seconds += time.perf_counter() - start
-        self.actions += 1
-        return action
-
-    def view(self):
-        return self.agent.view()
 
 
 def shipped_world_model(name: str) -> Path:
@@ -98,7 +74,7 @@ def main() -> None:
                      "planner": lambda: MPCAgent(latent, planner),
                      "oracle": lambda env=env: MPCAgent(SimulatorModel(env), planner),
                      "random": RandomAgent}[name]()
-            timed = Timed(agent)
+            timed = TimedAgent(agent)
             results.append(run_episode(task, world, spec, timed, env=env))
             seconds, actions = seconds + timed.seconds, actions + timed.actions
         print(json.dumps({

@@ -13,17 +13,13 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import inspect
-import io
 import json
 import sys
-import textwrap
-import tokenize
-import typing
 from pathlib import Path
 from typing import Any
 
 from rssm.checkpoint import load_checkpoint, save_checkpoint
+from rssm.config import add_fields, field_comments
 from rssm.dataset import MovingDotConfig
 from rssm.evaluate import BENCHMARK
 from rssm.losses import LossConfig
@@ -34,76 +30,6 @@ from rssm.utils import DEVICES, resolve_device
 SET_BY_THE_WORLD = ("image_size", "image_channels", "action_dim")  # RSSMConfig fields the world decides: no flag
 WORLD_FIELDS = tuple(f.name for f in dataclasses.fields(MovingDotConfig))  # the MovingDotConfig fields with a flag
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(RSSMConfig) if f.name not in SET_BY_THE_WORLD)  # and RSSMConfig's
-
-
-def field_comments(cls: type) -> dict[str, str]:
-    """The comment after each field of a dataclass (and of the dataclasses it extends), by field name.
-
-    Read with Python's own tokenizer, so that a ``#`` inside a default (``color: str = "#ff0000"  # ...``)
-    is not taken for the start of the comment.
-    """
-    names = {f.name for f in dataclasses.fields(cls)}
-    comments: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        source = textwrap.dedent(inspect.getsource(klass))
-        tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-        on_line = {token.start[0]: token.string[1:].strip() for token in tokens if token.type == tokenize.COMMENT}
-        (class_def,) = ast.parse(source).body
-        for node in class_def.body:
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id in names:
-                lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
-                comment = next((on_line[line] for line in lines if on_line.get(line)), None)
-                if comment is not None:
-                    comments[node.target.id] = comment
-    return comments
-
-
-def _value_parser(annotation: Any) -> tuple[Any, list[str] | None]:
-    """(argparse type, choices) for a field's type: int, float, str, a Literal, or one of them | None."""
-    args = typing.get_args(annotation)
-    optional = type(None) in args
-    if optional:
-        (annotation,) = [a for a in args if a is not type(None)]
-    if typing.get_origin(annotation) is typing.Literal:
-        return str, list(typing.get_args(annotation))
-    if not optional:
-        return annotation, None
-
-    def parse(text: str) -> Any:  # "none" for None, else the type's value
-        return None if text.lower() == "none" else annotation(text)
-
-    parse.__name__ = annotation.__name__  # argparse names the type in its error: "invalid int value"
-    return parse, None
-
-
-def add_fields(parser: argparse.ArgumentParser, title: str, cls: type, names: tuple[str, ...] | None = None,
-               show_default_only: bool = False) -> None:
-    """One flag per field of ``cls`` (or of ``names``), in an argument group called ``title``.
-
-    A bool field ``use_x``/``x`` gets ``--use_x``/``--x`` and ``--no_x``. With ``show_default_only``
-    the flags default to None (so that only the flags a user typed are known) and the help shows the
-    field's default.
-    """
-    group = parser.add_argument_group(title)
-    hints, comments = typing.get_type_hints(cls), field_comments(cls)
-    for field in dataclasses.fields(cls):
-        if names is not None and field.name not in names:
-            continue
-        default = field.default
-        help_text = comments.get(field.name, "")
-        if hints[field.name] is bool:
-            pair = group.add_mutually_exclusive_group()
-            pair.add_argument(f"--{field.name}", dest=field.name, action="store_true",
-                              default=None if show_default_only else default,
-                              help=f"{help_text} (default: {'on' if default else 'off'})")
-            pair.add_argument(f"--no_{field.name.removeprefix('use_')}", dest=field.name, action="store_false",
-                              help=f"turn --{field.name} off")
-            continue
-        value_type, choices = _value_parser(hints[field.name])
-        group.add_argument(f"--{field.name}", type=value_type, choices=choices, default=None if show_default_only else default,
-                           help=f"{help_text} (default: {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -50,10 +50,19 @@ from rssm.checkpoint import (
     load_checkpoint,
     save_atomically,
 )
-from rssm.config import Bounds, check_fields, non_negative, positive
+from rssm.config import Bounds, add_fields, check_fields, non_negative, positive
 from rssm.dataset import MovingDotConfig, MovingDotEnv
 from rssm.model import RSSM, RSSMState
-from rssm.planning import Agent, AgentView, EpisodeSpec, PlanningTask, RandomAgent, filter_step
+from rssm.planning import (
+    Agent,
+    AgentView,
+    EpisodeResult,
+    EpisodeSpec,
+    PlanningTask,
+    RandomAgent,
+    filter_step,
+    run_episode,
+)
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,13 @@ class AgentConfig:
     start_states: int = 256  # imagined rollouts per actor-critic update, started from replayed states
     reward_batch: int = 16  # replayed episodes per reward-head update
     reward_lr: float = 1e-3  # Adam's learning rate for the reward head
+    monitor_episodes: int = 0  # after each round, the actor's mean action plays this many monitoring episodes
     seed: int = 0  # seeds the training episodes (TRAINING_EPISODES on, away from evaluation's) and the updates
 
     bounds: ClassVar[dict[str, Bounds]] = {
         "prefill_episodes": non_negative, "iterations": positive, "episodes_per_iteration": positive, "reward_updates": positive,
         "behavior_updates": positive, "start_states": positive, "reward_batch": positive, "reward_lr": positive,
+        "monitor_episodes": non_negative,
     }
 
     def __post_init__(self) -> None:
@@ -80,6 +91,7 @@ class AgentConfig:
 
 
 TRAINING_EPISODES = 1_000_000  # training collects the task's episodes from here on; evaluation uses 0, 1, 2, ...
+MONITOR_EPISODES = 500_000  # the loop's progress is watched on episodes from here on, apart from both
 
 
 def training_episode(config: AgentConfig, round_: int, index: int) -> int:
@@ -119,6 +131,21 @@ class GoalRewardHead(nn.Module):
         return -(self.position(feats) - feats[..., self.state_dim :]).norm(dim=-1)
 
 
+class RewardReading(nn.Module):
+    """The goal reward head's reading of a state as a position in pixels: (h, z) -> (..., 2).
+
+    Chapter 10's planner scores plans by the positions a head reads off imagined states; handed this
+    reading, it scores them with the reward the agent learnt, so planner and actor optimise the same thing.
+    """
+
+    def __init__(self, reward: GoalRewardHead, grid_size: int) -> None:
+        super().__init__()
+        self.reward, self.grid_size = reward, grid_size
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.grid_size * self.reward.position(torch.cat([h, z], -1))
+
+
 # ----- acting --------------------------------------------------------------------------------------
 
 
@@ -152,6 +179,16 @@ class ActorAgent:
 
     def view(self) -> AgentView | None:
         """The actor makes no plan to show."""
+
+
+def evaluate_actor(model: RSSM, actor: Actor, task: PlanningTask, world: MovingDotConfig,
+                   episodes: list[int]) -> list[EpisodeResult]:
+    """Play the task's ``episodes`` (episode numbers) with the actor's mean action; one result each."""
+    results = []
+    for index in episodes:
+        spec = task.episode(index, world)
+        results.append(run_episode(task, world, spec, ActorAgent(model, actor, world)))
+    return results
 
 
 # ----- remembering ---------------------------------------------------------------------------------
@@ -277,7 +314,8 @@ def train_agent(
 ) -> tuple[DreamerAgent, list[dict[str, float]]]:
     """Run the agent loop with ``model`` held fixed; returns the agent and one log line per round.
 
-    ``on_iteration(k, agent, log)`` is called after every round (e.g. to evaluate the actor).
+    ``on_iteration(k, agent, log)`` is called after every round. With ``config.monitor_episodes``, each
+    log also has the actor's ``success`` and mean ``final_distance`` (px) on the monitoring episodes.
     """
     behavior, config = behavior or BehaviorConfig(), config or AgentConfig()
     torch.manual_seed(config.seed)
@@ -304,6 +342,11 @@ def train_agent(
         log = {"iteration": k + 1, "episodes": len(replay), "reward_loss": reward_loss,
                "collected_return": fresh.rewards.sum(1).mean().item(),
                "collected_final_distance": -world.grid_size * fresh.rewards[:, -1].mean().item(), **logs}
+        if config.monitor_episodes:
+            watched = evaluate_actor(model, agent.actor, task, world,
+                                     [MONITOR_EPISODES + i for i in range(config.monitor_episodes)])
+            log["success"] = sum(r.success for r in watched) / len(watched)
+            log["final_distance"] = sum(r.final_distance for r in watched) / len(watched)
         history.append(log)
         if on_iteration is not None:
             on_iteration(k, agent, log)
@@ -314,7 +357,7 @@ def train_agent(
 # ----- the shipped agent ---------------------------------------------------------------------------
 
 SHIPPED_AGENT = PRETRAINED_DIR / "dreamer_agent.pt"  # trained by scripts/train_agent.sh
-AGENT_FORMAT = 1
+AGENT_FORMAT = 2  # 2: with the return scale S
 
 
 @dataclass
@@ -329,6 +372,7 @@ class LoadedAgent:
     world_model: str  # the world model's checkpoint file, e.g. moving_dot_occluded.pt
     history: list[dict[str, float]]
     seconds: float  # training time
+    return_scale: float  # the return normaliser's S at the end of training (advantages are divided by max(1, S))
 
 
 def save_agent(path: str | Path, agent: DreamerAgent, behavior: BehaviorConfig, config: AgentConfig,
@@ -339,7 +383,8 @@ def save_agent(path: str | Path, agent: DreamerAgent, behavior: BehaviorConfig, 
         "state_dim": agent.reward.state_dim, "action_dim": agent.actor.net[-1].out_features // 2,
         "world_model": world_model.name, "world_model_sha256": hashlib.sha256(world_model.read_bytes()).hexdigest(),
         "actor": agent.actor.state_dict(), "reward": agent.reward.state_dict(), "critic": agent.critic.state_dict(),
-        "history": history, "seconds": float(seconds), "versions": library_versions(),
+        "history": history, "seconds": float(seconds), "return_scale": float(agent.normalizer.scale),
+        "versions": library_versions(),
     }
     return save_atomically(payload, path)
 
@@ -349,21 +394,22 @@ def load_agent(path: str | Path = SHIPPED_AGENT) -> LoadedAgent:
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        behavior, config = BehaviorConfig(**payload["behavior"]), AgentConfig(**payload["agent_config"])
         if payload["format"] != AGENT_FORMAT:
             raise ValueError(f"format {payload['format']!r}, this rssm reads {AGENT_FORMAT}")
+        behavior, config = BehaviorConfig(**payload["behavior"]), AgentConfig(**payload["agent_config"])
         state_dim, action_dim = payload["state_dim"], payload["action_dim"]
         actor, reward = Actor(state_dim + 2, action_dim, behavior), GoalRewardHead(state_dim, behavior.hidden_dim)
         critic = Critic(state_dim + 2, behavior)
         for module, key in ((actor, "actor"), (reward, "reward"), (critic, "critic")):
             module.load_state_dict(payload[key])
             module.eval()
+        loaded = LoadedAgent(actor, reward, critic, behavior, config, payload["world_model"], payload["history"],
+                             float(payload["seconds"]), float(payload["return_scale"]))
     except FileNotFoundError:
         raise
     except Exception as error:  # noqa: BLE001  torch and the modules raise several types for a foreign file
         raise ValueError(f"{path}: not a readable agent file ({first_line(error) or type(error).__name__})") from None
-    return LoadedAgent(actor, reward, critic, behavior, config, payload["world_model"], payload["history"],
-                       payload["seconds"])
+    return loaded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,16 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="the agent file to write, e.g. runs/agent.pt")
     parser.add_argument("--checkpoint", default="moving_dot_occluded",
                         help="the world model: a shipped name or a model.pt path (default: moving_dot_occluded)")
-    parser.add_argument("--actor_gradient", default=BehaviorConfig.actor_gradient, help="reinforce or dynamics")
-    parser.add_argument("--actor_lr", type=float, default=BehaviorConfig.actor_lr)
-    for name in ("prefill_episodes", "iterations", "episodes_per_iteration", "reward_updates", "behavior_updates",
-                 "seed"):
-        parser.add_argument(f"--{name}", type=int, default=getattr(AgentConfig, name))
+    add_fields(parser, "the actor-critic in imagination (rssm.behavior.BehaviorConfig)", BehaviorConfig)
+    add_fields(parser, "the agent loop (rssm.dreamer.AgentConfig)", AgentConfig)
     args = parser.parse_args(argv)
     try:
-        behavior = BehaviorConfig(actor_gradient=args.actor_gradient, actor_lr=args.actor_lr)
-        config = AgentConfig(**{name: getattr(args, name) for name in ("prefill_episodes", "iterations",
-                             "episodes_per_iteration", "reward_updates", "behavior_updates", "seed")})
+        behavior = BehaviorConfig(**{f.name: getattr(args, f.name) for f in fields(BehaviorConfig)})
+        config = AgentConfig(**{f.name: getattr(args, f.name) for f in fields(AgentConfig)})
         world_model = checkpoint_path(args.checkpoint)
         loaded = load_checkpoint(world_model)
     except (ValueError, FileNotFoundError) as error:
@@ -390,8 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     task, start = PlanningTask(), time.perf_counter()
 
     def report(k: int, agent: DreamerAgent, log: dict[str, float]) -> None:
+        watched = f", success {log['success']:.2f} on the monitoring episodes" if "success" in log else ""
         print(f"round {k + 1}/{config.iterations}: final distance of the collected episodes "
-              f"{log['collected_final_distance']:.2f} px ({time.perf_counter() - start:.0f} s)", flush=True)
+              f"{log['collected_final_distance']:.2f} px{watched} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     agent, history = train_agent(loaded.model, task, loaded.data_config, behavior, config, on_iteration=report)
     path = save_agent(args.output, agent, behavior, config, world_model, history, time.perf_counter() - start)
@@ -403,5 +446,6 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["SHIPPED_AGENT", "ActorAgent", "AgentConfig", "DreamerAgent", "GoalRewardHead", "LoadedAgent", "Replay",
-           "collect", "filtered_states", "goal_input", "load_agent", "save_agent", "train_agent"]
+__all__ = ["MONITOR_EPISODES", "SHIPPED_AGENT", "ActorAgent", "AgentConfig", "DreamerAgent", "GoalRewardHead",
+           "LoadedAgent", "Replay", "RewardReading", "collect", "evaluate_actor", "filtered_states", "goal_input",
+           "load_agent", "save_agent", "train_agent"]

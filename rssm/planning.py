@@ -482,6 +482,34 @@ class RandomAgent:
         """No model, no plan."""
 
 
+class TimedAgent:
+    """Any agent, with the time it spends choosing actions: ``seconds`` over ``actions`` chosen, so far.
+
+    Only ``act`` is timed (filtering the frame and choosing), not the world's step; chapter 11 and
+    ``benchmarks/behavior.py`` compare agents' compute per action with it.
+    """
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent, self.seconds, self.actions = agent, 0.0, 0
+
+    def reset(self, goal: torch.Tensor, seed: int, steps: int) -> None:
+        self.agent.reset(goal, seed, steps)
+
+    def act(self, frame: torch.Tensor) -> torch.Tensor:
+        start = time.perf_counter()
+        action = self.agent.act(frame)
+        self.seconds += time.perf_counter() - start
+        self.actions += 1
+        return action
+
+    def view(self) -> AgentView | None:
+        return self.agent.view()
+
+    @property
+    def ms_per_action(self) -> float:
+        return 1000 * self.seconds / max(self.actions, 1)
+
+
 # ----- episodes ------------------------------------------------------------------------------------
 
 
@@ -630,6 +658,6 @@ def evaluate_planner(
 __all__ = [
     "PLANET_PLANNER", "PLANNERS", "Agent", "AgentView", "EpisodeResult", "EpisodeSpec", "LatentModel", "MPCAgent",
     "Plan", "PlannerConfig", "PlannerReport", "PlanningModel", "PlanningTask", "PositionHead", "RandomAgent",
-    "SimulatorModel", "StepRecord", "cem_plan", "distance", "evaluate_planner", "filter_step", "head_training_data",
+    "SimulatorModel", "StepRecord", "TimedAgent", "cem_plan", "distance", "evaluate_planner", "filter_step", "head_training_data",
     "make_agent", "plan_scores", "run_episode", "train_position_head",
 ]

@@ -59,6 +59,7 @@ def test_a_tiny_agent_loop_runs_and_leaves_the_world_model_untouched(small_model
     agent, history = train_agent(small_model, TASK, small_data_config, behavior, TINY_LOOP,
                                  on_iteration=lambda k, agent, log: seen.append(k))
     assert seen == [0, 1] and [log["episodes"] for log in history] == [4, 6]  # 2 random ones first
+    assert "success" not in history[0]  # no monitoring episodes asked for
     assert all(torch.equal(before[k], v) for k, v in small_model.state_dict().items())
     assert all(p.requires_grad for p in small_model.parameters())
 
@@ -86,8 +87,10 @@ def test_an_agent_file_round_trips_and_a_foreign_file_is_refused_in_one_line(tmp
 
     agent = DreamerAgent.create(small_model, TINY_BEHAVIOR, TINY_LOOP)
     world_model = save_checkpoint(tmp_path / "model.pt", small_model, small_data_config, {}, {})
+    agent.normalizer.scale.fill_(2.5)
     path = save_agent(tmp_path / "agent.pt", agent, TINY_BEHAVIOR, TINY_LOOP, world_model, [{"round": 1.0}], 1.5)
     loaded = load_agent(path)
+    assert loaded.return_scale == 2.5 and loaded.seconds == 1.5 and loaded.history == [{"round": 1.0}]
     feats = torch.randn(3, small_model.config.deter_dim + small_model.config.latent_size + 2)
     torch.testing.assert_close(loaded.actor.mode(feats), agent.actor.mode(feats))
     torch.testing.assert_close(loaded.reward(feats), agent.reward(feats))
@@ -104,3 +107,40 @@ def test_the_shipped_agent_was_trained_in_the_shipped_world_model_and_stays_smal
     assert loaded.world_model == "moving_dot_occluded.pt" and loaded.behavior.actor_gradient == "dynamics"
     assert SHIPPED_AGENT.stat().st_size < 1_000_000
     assert len(loaded.history) == loaded.config.iterations
+    assert all(0.0 <= log["success"] <= 1.0 for log in loaded.history)  # recorded on the monitoring episodes
+    assert loaded.return_scale > 0
+
+
+def test_monitoring_plays_the_actors_mean_action_on_episodes_apart_from_training_and_evaluation(
+        small_model, small_data_config):
+    from dataclasses import replace
+
+    from rssm.dreamer import MONITOR_EPISODES, TRAINING_EPISODES, evaluate_actor
+
+    config = replace(TINY_LOOP, iterations=1, monitor_episodes=3)
+    agent, history = train_agent(small_model, TASK, small_data_config, TINY_BEHAVIOR, config)
+    watched = evaluate_actor(small_model, agent.actor, TASK, small_data_config, [MONITOR_EPISODES + i for i in range(3)])
+    assert history[0]["success"] == sum(r.success for r in watched) / 3
+    assert history[0]["final_distance"] == pytest.approx(sum(r.final_distance for r in watched) / 3)
+    assert 1_000 < MONITOR_EPISODES < TRAINING_EPISODES  # past any evaluation, below every training episode
+
+
+def test_the_reward_reading_is_the_goal_reward_heads_position_in_pixels(small_data_config):
+    from rssm.dreamer import GoalRewardHead, RewardReading
+
+    head = GoalRewardHead(state_dim=5, hidden_dim=4)
+    h, z = torch.randn(7, 3), torch.randn(7, 2)
+    reading = RewardReading(head, small_data_config.grid_size)(h, z)
+    torch.testing.assert_close(reading, small_data_config.grid_size * head.position(torch.cat([h, z], -1)))
+
+
+def test_a_timed_agent_acts_as_its_agent_and_counts_its_actions(small_data_config):
+    from rssm.planning import RandomAgent, TimedAgent
+
+    spec = TASK.episode(0, small_data_config)
+    plain, timed = RandomAgent(), TimedAgent(RandomAgent())
+    first = run_episode(TASK, small_data_config, spec, plain)
+    second = run_episode(TASK, small_data_config, spec, timed)
+    assert torch.equal(first.actions, second.actions)
+    assert timed.actions == TASK.episode_steps and timed.seconds > 0 and timed.view() is None
+    assert timed.ms_per_action == 1000 * timed.seconds / timed.actions
