@@ -98,6 +98,26 @@ class TestWhatAReaderSees:
             ".filter(o => o.getBoundingClientRect().height < 4).length;")
         assert empty == 0, f"{page}: {empty} empty output area(s)"
 
+    def test_every_figure_and_player_has_a_numbered_caption(self, browser, page):
+        """Each notebook figure (an image output) and each player sits in a figure whose caption has a
+        number ("Fig. 12") and a sentence, so that the prose and a reader can cite it."""
+        missing = browser.execute_script(
+            "const captioned = el => {"
+            "  for (let f = el.closest('figure'); f; f = f.parentElement && f.parentElement.closest('figure')) {"
+            "    const caption = f.querySelector(':scope > figcaption');"
+            "    const number = caption && caption.querySelector('.caption-number');"
+            "    if (number && /\\d/.test(number.textContent)"
+            "        && caption.textContent.length > number.textContent.length + 20) return true;"
+            "  }"
+            "  return false;"
+            "};"
+            "const images = [...document.querySelectorAll('article .cell_output img')]"
+            "  .filter(img => !img.closest('.rssm-player'));"
+            "const players = [...document.querySelectorAll('article .rssm-player')];"
+            "return [...images, ...players].filter(el => !captioned(el))"
+            "  .map(el => el.tagName === 'IMG' ? el.src.slice(0, 80) : 'a player');")
+        assert not missing, f"{page}: {len(missing)} figure(s) without a numbered caption: {missing[:5]}"
+
     def test_figures_show_their_text_at_9_px_or_more(self, browser, page):
         images = browser.execute_script(
             "return [...document.querySelectorAll('article .cell_output img')]"
