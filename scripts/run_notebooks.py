@@ -5,7 +5,8 @@
 Each notebook runs from ``book/`` (as Jupyter and nbval run it) and is saved in place only if every
 cell succeeds (a cell tagged ``raises-exception`` may raise). Live widgets keep no saved state:
 the static site shows a note in their place, never an empty widget. Prints how long each notebook
-took, for the runtime table of the intro.
+took, and writes that runtime into the chapter's "Runtime:" line and the intro's table
+(``scripts/runtimes.py``: the stored run is their one source).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from runtimes import write as write_runtime  # scripts/runtimes.py, next to this script
 
 
 def merge_streams(outputs: list) -> list:
@@ -64,6 +66,7 @@ def main() -> int:
         except CellExecutionError as error:
             print(f"run_notebooks: {path} failed and was left unchanged:\n{error}", file=sys.stderr)
             return 1
+        write_runtime(path)  # the chapter's "Runtime:" line and the intro's row, from the run just stored
         print(f"{path}: {seconds:.0f} s")
     return 0
 

@@ -137,3 +137,38 @@ def test_notebook_was_executed_top_to_bottom(notebook):
 @notebook_params
 def test_notebook_kernel_is_python3(notebook):
     assert load(notebook)["metadata"].get("kernelspec", {}).get("name") == "python3"
+
+
+def _runtimes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("runtimes", ROOT / "scripts" / "runtimes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_runtime_a_chapter_states_is_the_one_its_stored_run_took(notebook):
+    """One measured source: the stored run's execution times give the chapter's "Runtime:" line and its
+    row in the intro's table (scripts/run_notebooks.py writes both; scripts/runtimes.py --write too)."""
+    runtimes = _runtimes()
+    nb = load(notebook)
+    seconds = runtimes.measured_seconds(nb)
+    assert seconds is not None, f"{notebook.name} stores no execution times: run scripts/run_notebooks.py on it"
+    line = runtimes.RUNTIME_LINE.search(source(nb["cells"][0]))
+    assert line and runtimes.spoken(seconds) in line.group(0), (
+        f"{notebook.name} says {line and line.group(0)!r}, its stored run took {seconds:.0f} s "
+        f"({runtimes.spoken(seconds)}): run .venv/bin/python scripts/runtimes.py --write")
+    in_intro = runtimes.intro_cell((BOOK / "intro.md").read_text(), notebook.stem)
+    assert in_intro == runtimes.short(seconds), (
+        f"the intro gives {notebook.stem} {in_intro!r}, its stored run took {runtimes.short(seconds)}: "
+        "run .venv/bin/python scripts/runtimes.py --write")
+
+
+def test_runtimes_are_said_in_round_numbers():
+    runtimes = _runtimes()
+    assert [runtimes.spoken(s) for s in (2, 12, 44, 50, 89, 91, 150)] == [
+        "about 5 seconds", "about 10 seconds", "about 45 seconds", "about 1 minute", "about 1 minute",
+        "about 2 minutes", "about 2 minutes"]
+    assert runtimes.short(150) == "~2 min" and runtimes.short(12) == "~10 s"
