@@ -31,6 +31,7 @@ from rssm.planning import (
     LatentModel,
     MPCAgent,
     PlannerConfig,
+    PlannerReport,
     PlanningTask,
     RandomAgent,
     SimulatorModel,
@@ -63,8 +64,7 @@ def main() -> None:
     model, world = world_model.model, world_model.data_config
     task, planner = PlanningTask(), PlannerConfig()
     latent = LatentModel(model, RewardReading(shipped.reward, world.grid_size))
-    imagined = {"actor": 0, "planner": planner.candidates * planner.horizon * planner.iterations,
-                "oracle": planner.candidates * planner.horizon * planner.iterations, "random": 0}
+    imagined = {"actor": 0, "planner": planner.imagined_steps, "oracle": planner.imagined_steps, "random": 0}
     for name in args.agents:
         results, seconds, actions = [], 0.0, 0
         for index in range(args.first_episode, args.first_episode + args.episodes):
@@ -77,9 +77,10 @@ def main() -> None:
             timed = TimedAgent(agent)
             results.append(run_episode(task, world, spec, timed, env=env))
             seconds, actions = seconds + timed.seconds, actions + timed.actions
+        report = PlannerReport(name, world.use_occlusion, results)
         print(json.dumps({
-            "agent": name, "success": round(sum(r.success for r in results) / len(results), 3),
-            "final_distance_px": round(sum(r.final_distance for r in results) / len(results), 3),
+            "agent": name, "success": round(report.success_rate, 3),
+            "final_distance_px": round(report.mean_final_distance, 3),
             "ms_per_action": round(1000 * seconds / actions, 3), "imagined_steps_per_action": imagined[name],
             "episodes": len(results), "occluders": world.use_occlusion, "threads": torch.get_num_threads(),
         }), flush=True)

@@ -58,6 +58,7 @@ from rssm.planning import (
     AgentView,
     EpisodeResult,
     EpisodeSpec,
+    PlannerReport,
     PlanningTask,
     RandomAgent,
     filter_step,
@@ -343,10 +344,9 @@ def train_agent(
                "collected_return": fresh.rewards.sum(1).mean().item(),
                "collected_final_distance": -world.grid_size * fresh.rewards[:, -1].mean().item(), **logs}
         if config.monitor_episodes:
-            watched = evaluate_actor(model, agent.actor, task, world,
-                                     [MONITOR_EPISODES + i for i in range(config.monitor_episodes)])
-            log["success"] = sum(r.success for r in watched) / len(watched)
-            log["final_distance"] = sum(r.final_distance for r in watched) / len(watched)
+            watched = PlannerReport("actor", world.use_occlusion, evaluate_actor(
+                model, agent.actor, task, world, [MONITOR_EPISODES + i for i in range(config.monitor_episodes)]))
+            log["success"], log["final_distance"] = watched.success_rate, watched.mean_final_distance
         history.append(log)
         if on_iteration is not None:
             on_iteration(k, agent, log)

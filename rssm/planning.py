@@ -342,6 +342,12 @@ class PlannerConfig:
         if self.top_k > self.candidates:
             raise field_error(self, "top_k", f"must be at most candidates={self.candidates}")
 
+    @property
+    def imagined_steps(self) -> int:
+        """Prior steps imagined to choose one action: candidates x horizon x iterations (fewer near the
+        episode's end, where plans are shortened to the steps left)."""
+        return self.candidates * self.horizon * self.iterations
+
 
 PLANET_PLANNER = PlannerConfig(candidates=1000, horizon=12, top_k=100, iterations=10)  # Hafner et al. 2019
 

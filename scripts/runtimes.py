@@ -37,28 +37,38 @@ def measured_seconds(notebook: dict) -> float | None:
     return (max(ends) - min(starts)).total_seconds() if starts else None
 
 
+def rounded(seconds: float) -> tuple[int, str]:
+    """A runtime in round numbers: (5 to 45, "seconds") in steps of 5 s under 45 s, else (N, "minutes")."""
+    if seconds < 45:
+        return max(5, 5 * round(seconds / 5)), "seconds"
+    return max(1, round(seconds / 60)), "minutes"
+
+
 def spoken(seconds: float) -> str:
     """How a chapter says it: "about 30 seconds", "about 1 minute", "about 4 minutes"."""
-    if seconds < 45:
-        return f"about {max(5, 5 * round(seconds / 5))} seconds"
-    minutes = max(1, round(seconds / 60))
-    return "about 1 minute" if minutes == 1 else f"about {minutes} minutes"
+    number, unit = rounded(seconds)
+    return f"about {number} {unit[:-1] if number == 1 else unit}"
 
 
 def short(seconds: float) -> str:
     """How the intro's table says it: "~30 s", "~4 min"."""
-    words = spoken(seconds).split()
-    return f"~{words[1]} {'s' if words[2] == 'seconds' else 'min'}"
+    number, unit = rounded(seconds)
+    return f"~{number} {'s' if unit == 'seconds' else 'min'}"
 
 
 def chapters() -> list[Path]:
     return sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
 
 
+def intro_row(name: str) -> re.Pattern[str]:
+    """The row of chapter ``name`` in the intro's table: everything before its runtime cell, then the cell."""
+    return re.compile(rf"^(\| {{doc}}`{re.escape(name)}` \|.*\| )([^|]+?)( \|)$", re.M)
+
+
 def intro_cell(text: str, name: str) -> str | None:
     """The runtime cell of ``name``'s row in the intro's table, or None."""
-    match = re.search(rf"^\| {{doc}}`{re.escape(name)}` \|.*\| ([^|]+) \|$", text, re.M)
-    return match.group(1).strip() if match else None
+    match = intro_row(name).search(text)
+    return match.group(2) if match else None
 
 
 def write(path: Path) -> bool:
@@ -79,8 +89,7 @@ def write(path: Path) -> bool:
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
         changed = True
     intro = INTRO.read_text()
-    pattern = re.compile(rf"^(\| {{doc}}`{re.escape(path.stem)}` \|.*\| )[^|]+( \|)$", re.M)
-    new_intro, count = pattern.subn(rf"\g<1>{short(seconds)}\g<2>", intro)
+    new_intro, count = intro_row(path.stem).subn(rf"\g<1>{short(seconds)}\g<3>", intro)
     if count != 1:
         raise SystemExit(f"runtimes: book/intro.md has no table row for {path.stem}")
     if new_intro != intro:

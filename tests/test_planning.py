@@ -345,3 +345,10 @@ def test_the_benchmark_runs_from_any_directory(tmp_path):
     done = subprocess.run([sys.executable, str(script), "--nonsense"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2 and done.stdout == ""  # argparse got as far as the flags: the imports resolved
     assert done.stderr.strip().splitlines() == ["planning.py: error: unrecognized arguments: --nonsense"]
+
+
+def test_a_planner_counts_the_steps_it_imagines_per_action():
+    from rssm.planning import PLANET_PLANNER, PlannerConfig
+
+    assert PlannerConfig().imagined_steps == 100 * 12 * 3 == 3_600  # chapter 10's figure
+    assert PLANET_PLANNER.imagined_steps == 120_000  # PlaNet's, 33 times more
