@@ -4,8 +4,8 @@
 
 - ``*.js``, ``player.css``: the player, copied from ``rssm/web/`` (the package's copy, which the
   notebook widget also uses);
-- ``model/``: the ONNX graphs, ``manifest.json`` and ``reference.bin``, exported from the shipped
-  checkpoint by ``python -m rssm.export`` (in a subprocess, with this build's Python). The export is
+- ``model/``: the ONNX graphs, ``manifest.json``, ``reference.bin`` and ``episodes.json``, exported
+  from the shipped checkpoint and the shipped agent by ``python -m rssm.export`` (in a subprocess, with this build's Python). The export is
   redone only when the checkpoint, the code it runs or the exporter's version changes;
 - ``ort/``: ONNX Runtime Web, from ``node_modules/onnxruntime-web`` (``npm ci``, which ``make setup``
   runs; the version is pinned in package.json) and its licence from ``third_party/onnxruntime-web``.
@@ -31,10 +31,10 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-PLAYER_FILES = ("colormap.js", "readout.js", "world.js", "player.js", "ort_backend.js", "page.js", "player.css")
+PLAYER_FILES = ("colormap.js", "readout.js", "world.js", "player.js", "agents.js", "ort_backend.js", "page.js", "player.css")
 RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 # What the exported files depend on besides the code (export_inputs): a change redoes the export.
-EXPORTED_CHECKPOINT = "rssm/pretrained/moving_dot_occluded.pt"
+EXPORTED_CHECKPOINTS = ("rssm/pretrained/moving_dot_occluded.pt", "rssm/pretrained/dreamer_agent.pt")  # model, agent
 EXPORT_PACKAGES = ("torch", "onnx", "onnxscript")
 
 
@@ -58,9 +58,9 @@ def export_inputs(root: Path, module: str = "rssm/export.py") -> list[str]:
 
 
 def export_fingerprint(root: Path) -> str:
-    """A hash of the export's inputs: its code (:func:`export_inputs`), the checkpoint and the exporter's versions."""
+    """A hash of the export's inputs: its code (:func:`export_inputs`), the checkpoint, the agent and the exporter's versions."""
     digest = hashlib.sha256()
-    for name in [*export_inputs(root), EXPORTED_CHECKPOINT]:
+    for name in [*export_inputs(root), *EXPORTED_CHECKPOINTS]:
         digest.update(name.encode() + b"\0" + (root / name).read_bytes())
     for package in EXPORT_PACKAGES:
         try:

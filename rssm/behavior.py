@@ -180,8 +180,11 @@ class Actor(nn.Module):
         return torch.distributions.Normal(mean, std)
 
     def mode(self, feats: torch.Tensor) -> torch.Tensor:
-        """The action without exploration: tanh of the Gaussian's mean. (N, F) -> (N, A)."""
-        return torch.tanh(self(feats).mean)
+        """The action without exploration: tanh of the Gaussian's mean. (N, F) -> (N, A).
+
+        Read off the network directly (no distribution object), so that the graph exports to ONNX.
+        """
+        return torch.tanh(self.net(feats).chunk(2, -1)[0])
 
     def sample(self, feats: torch.Tensor, reparameterize: bool, noise: torch.Tensor | None = None) -> ActionSample:
         """Draw a = tanh(u): reparameterised (gradients flow to the actor through a) or not (REINFORCE).

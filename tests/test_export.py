@@ -141,10 +141,31 @@ def test_manifest_describes_the_graphs_the_page_runs(exported, checkpoint):
     assert manifest["model"]["deter_dim"] == checkpoint.model.config.deter_dim
     assert set(manifest["graphs"]) == set(GRAPH_FILES)
     for name, graph in manifest["graphs"].items():
-        session = sessions[name]
-        assert {i.name: i.shape for i in session.get_inputs()} == graph["inputs"], name
-        assert {o.name: o.shape for o in session.get_outputs()} == graph["outputs"], name
-        assert all(i.type == "tensor(float)" for i in session.get_inputs()), name
+        assert_batched_signature(sessions[name], graph, name)
+
+
+def assert_batched_signature(session, graph, name):
+    """The graph's inputs and outputs are the manifest's, each with a batch of any size in front."""
+    batched = lambda shapes: {key: ["batch", *shape[1:]] for key, shape in shapes.items()}  # noqa: E731
+    assert {i.name: i.shape for i in session.get_inputs()} == batched(graph["inputs"]), name
+    assert {o.name: o.shape for o in session.get_outputs()} == batched(graph["outputs"]), name
+    assert all(i.type == "tensor(float)" for i in session.get_inputs()), name
+
+
+def test_the_step_graphs_take_a_batch(exported, checkpoint):
+    """The page's planner imagines all its candidates at once: prior_step with a batch is the batch of steps."""
+    manifest, _, sessions = exported
+    c = checkpoint.model.config
+    gen = torch.Generator().manual_seed(3)
+    state = RSSMState(torch.randn(5, c.deter_dim, generator=gen), torch.randn(5, c.latent_size, generator=gen))
+    actions = torch.rand(5, 2, generator=gen) * 2 - 1
+    noise = torch.zeros(5, c.noise_size)
+    inputs = {"h": state.h.numpy(), "z": state.z.numpy(), "action": actions.numpy(), "noise": noise.numpy()}
+    h_next, z_mode, _ = sessions["prior_step"].run(None, inputs)
+    with torch.no_grad():
+        expected_h, prior = checkpoint.model.eval().prior_step(state, actions)
+    np.testing.assert_allclose(h_next, expected_h.numpy(), atol=1e-5)
+    np.testing.assert_allclose(z_mode, prior.mode.numpy(), atol=1e-5)
 
 
 def test_the_graphs_share_no_weights_and_stay_small(exported, checkpoint):

@@ -4,7 +4,8 @@
  * One frame is `prior_step` (advance h with the previous action; z from the prior's mean, or a sample
  * with the noise given), then, when the frame is watched, `posterior_step` (z from the posterior's
  * mean given the frame), then `decoder`. The state (h, z) is held here between frames. There is no
- * other copy of the model on the page: every number comes out of the graphs.
+ * other copy of the model on the page: every number comes out of the graphs. When the export holds the
+ * agent's graphs (`actor`, `reading`), they are loaded too, for the drivers of `agents.js`.
  *
  * @module ort_backend
  */
@@ -42,7 +43,8 @@ export class OrtGraphs {
     if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
     const manifest = await response.json();
     const sessions = {};
-    for (const [name, graph] of Object.entries(manifest.graphs)) {
+    const graphs = { ...manifest.graphs, ...(manifest.agent ? manifest.agent.graphs : {}) };
+    for (const [name, graph] of Object.entries(graphs)) {
       sessions[name] = await ort.InferenceSession.create(`${base}${graph.file}`, {
         executionProviders: ["wasm"],
         graphOptimizationLevel: "all",
@@ -51,16 +53,26 @@ export class OrtGraphs {
     return new OrtGraphs(ort, sessions, manifest);
   }
 
-  /** Run one graph on named float32 arrays (shapes from the manifest); resolves to named float32 arrays. */
-  run(name, inputs) {
+  /** Whether the export holds the agent's graphs (the model the shipped agent was trained in). */
+  get hasAgent() {
+    return Boolean(this.manifest.agent);
+  }
+
+  /**
+   * Run one graph on named float32 arrays, `batch` rows each (the manifest gives the shapes of one row);
+   * resolves to named float32 arrays.
+   */
+  run(name, inputs, batch = 1) {
     const task = this.queue.then(async () => {
-      const shapes = this.manifest.graphs[name].inputs;
+      const signature = this.manifest.graphs[name] ?? this.manifest.agent?.graphs[name];
+      if (!signature) throw new Error(`no graph called ${name} in this export`);
       const feeds = {};
-      for (const [key, shape] of Object.entries(shapes)) {
+      for (const [key, one] of Object.entries(signature.inputs)) {
+        const shape = [batch, ...one.slice(1)];
         const data = inputs[key];
         const size = shape.reduce((a, b) => a * b, 1);
         if (!data || data.length !== size) throw new Error(`${name}: input ${key} needs ${size} numbers`);
-        feeds[key] = new this.ort.Tensor("float32", Float32Array.from(data), shape);
+        feeds[key] = new this.ort.Tensor("float32", data instanceof Float32Array ? data : Float32Array.from(data), shape);
       }
       const results = await this.sessions[name].run(feeds);
       const out = {};

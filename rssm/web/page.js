@@ -7,11 +7,24 @@
  *
  * Page address options: `?selftest` checks the graphs against PyTorch on load (and starts paused),
  * `?paused` starts paused, `?seed=N` makes the worlds and samples repeatable.
- * The player is `window.rssmPlay` (see player.js), with `rssmPlay.selfCheck()` added here.
+ *
+ * The player is `window.rssmPlay` (see player.js), with `rssmPlay.selfCheck()` added here. Tests (and
+ * the curious, in the browser's console) can drive a whole episode with it, no clicks needed:
+ *
+ *     await rssmPlay.reset(7)             // a new world, seeded
+ *     await rssmPlay.setDriver("actor")   // "you" | "actor" | "planner"
+ *     await rssmPlay.setGoal(20, 12)      // grid pixels: x the column, y the row
+ *     for (let i = 0; i < 30; i++) await rssmPlay.step()   // the driver's action, one frame each
+ *     rssmPlay.state()   // {frame, driver, goal, true_position, distance, success, episode_step, verdict, ...}
+ *
+ * `rssmPlay.episode(i)` loads episode i of the planning task (`rssm.planning.PlanningTask.episode`),
+ * the episodes `benchmarks/behavior.py` scores, and `rssmPlay.setPlanner({candidates, top_k, iterations})`
+ * changes the planner's search.
  *
  * @module page
  */
 
+import { ActorDriver, PlannerDriver, loadEpisodes, maskFromRows } from "./agents.js";
 import { OrtGraphs, OrtModel } from "./ort_backend.js";
 import { Player } from "./player.js";
 import { MovingDotWorld } from "./world.js";
@@ -107,6 +120,23 @@ function checkRow(graphs, root) {
   return { row, run };
 }
 
+/** The actor and the planner, when the export holds the agent's graphs (else null: you drive alone). */
+function makeAgents(graphs, seed) {
+  const agent = graphs.manifest.agent;
+  if (!agent) return null;
+  let episodes = null;
+  return {
+    drivers: {
+      actor: new ActorDriver(graphs, agent.imagination_horizon),
+      planner: new PlannerDriver(graphs, agent.planner, seed ?? 0),
+    },
+    task: agent.task,
+    limits: agent.planner_limits,
+    episodes: () => (episodes ??= loadEpisodes(new URL(agent.episodes.file, MODEL_URL))),
+    maskFromRows,
+  };
+}
+
 function say(root, text, kind) {
   const message = document.createElement("p");
   message.className = "rssm-play__status";
@@ -140,6 +170,7 @@ async function main() {
       K: graphs.manifest.K,
       autoplay: !selftest && !params.has("paused"),
       seed,
+      agents: makeAgents(graphs, seed),
     });
   } catch (error) {
     root.dataset.status = "error";

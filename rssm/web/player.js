@@ -11,6 +11,11 @@
  * In "watch" mode it watches every frame; in "dream" mode it watches the first K frames after a new
  * world and dreams from then on.
  *
+ * Who drives: "you" (the keys and buttons) or, when the page has the agent's graphs, an agent from
+ * `agents.js` ("actor" or "planner") that reads the model's state and drives the dot to the goal the
+ * reader clicks. An episode of the planning task starts when a goal is set: after `episode_steps`
+ * actions the page judges it as `rssm.planning.PlanningTask.success` does (within `success_radius` px).
+ *
  * @module player
  */
 
@@ -39,6 +44,9 @@ const SCALE = 8; // canvas pixels per grid pixel
 const OUTLINE_COLOR = "#00ffff"; // the occluders' outline (cyan, as in the book's players)
 const MARKER_COLOR = "#32cd32"; // the true dot (lime)
 const ESTIMATE_COLOR = "#ffffff"; // the dot read off the model's frame
+const GOAL_COLOR = "#ff8c00"; // the goal and its success circle (orange)
+const PLAN_COLOR = "#ff00ff"; // the agent's imagined path (magenta); its other candidates, faint
+export const DRIVERS = ["you", "actor", "planner"];
 
 /** Create an element with a class, attributes and children. */
 function h(tag, attributes = {}, ...children) {
@@ -78,8 +86,13 @@ class FrameView {
     this.outline = [];
   }
 
-  /** Paint a frame (H, W), then the occluder outline and markers: [{x, y, kind: "ring" | "cross"}]. */
-  draw(frame, markers) {
+  /**
+   * Paint a frame (H, W), then the occluder outline, paths and markers.
+   * @param {Float32Array} frame
+   * @param {{x: number, y: number, kind: "ring" | "cross" | "goal", radius?: number}[]} markers
+   * @param {{points: number[][], color: string, alpha: number, width: number}[]} [paths]  in grid pixels
+   */
+  draw(frame, markers, paths = []) {
     paintFrame(frame, this.image.data);
     this.bufferContext.putImageData(this.image, 0, 0);
     const c = this.context;
@@ -93,11 +106,37 @@ class FrameView {
       c.lineTo(x1 * SCALE, y1 * SCALE);
     }
     c.stroke();
-    for (const { x, y, kind } of markers) {
+    for (const { points, color, alpha, width } of paths) {
+      if (points.length < 2) continue;
+      c.save();
+      c.globalAlpha = alpha;
+      c.strokeStyle = color;
+      c.lineWidth = width;
+      c.lineJoin = "round";
+      c.beginPath();
+      points.forEach(([x, y], i) => (i ? c.lineTo : c.moveTo).call(c, (x + 0.5) * SCALE, (y + 0.5) * SCALE));
+      c.stroke();
+      c.fillStyle = color;
+      for (const [x, y] of points) c.fillRect((x + 0.5) * SCALE - width, (y + 0.5) * SCALE - width, 2 * width, 2 * width);
+      c.restore();
+    }
+    c.lineWidth = 2;
+    for (const { x, y, kind, radius = 2 } of markers) {
       const cx = (x + 0.5) * SCALE; // pixel centres sit half a pixel in
       const cy = (y + 0.5) * SCALE;
       c.beginPath();
-      if (kind === "ring") {
+      if (kind === "goal") { // the success circle, and a cross on the goal
+        c.strokeStyle = GOAL_COLOR;
+        c.setLineDash([5, 4]);
+        c.arc(cx, cy, radius * SCALE, 0, 2 * Math.PI);
+        c.stroke();
+        c.setLineDash([]);
+        c.beginPath();
+        c.moveTo(cx - 0.6 * SCALE, cy - 0.6 * SCALE);
+        c.lineTo(cx + 0.6 * SCALE, cy + 0.6 * SCALE);
+        c.moveTo(cx + 0.6 * SCALE, cy - 0.6 * SCALE);
+        c.lineTo(cx - 0.6 * SCALE, cy + 0.6 * SCALE);
+      } else if (kind === "ring") {
         c.strokeStyle = MARKER_COLOR;
         c.arc(cx, cy, 2.6 * SCALE, 0, 2 * Math.PI);
       } else {
@@ -120,12 +159,13 @@ export class Player {
   /**
    * @param {HTMLElement} root  an empty element to fill
    * @param {ModelBackend} backend
-   * @param {{world: object, K: number, autoplay?: boolean, seed?: number, speed?: number}} options
+   * @param {{world: object, K: number, autoplay?: boolean, seed?: number, speed?: number, agents?: object}} options
    *   world: the world's settings (`MovingDotConfig.to_dict()`); K: frames watched before dreaming;
-   *   autoplay: start running after the first world (else paused); seed: repeatable worlds and noise
+   *   autoplay: start running after the first world (else paused); seed: repeatable worlds and noise;
+   *   agents: `{drivers: {actor, planner}, task, limits, episodes}` (see page.js), or none: you drive alone
    */
   constructor(root, backend, options) {
-    const { world, K, autoplay = true, seed, speed = 10 } = options;
+    const { world, K, autoplay = true, seed, speed = 10, agents = null } = options;
     if (!Number.isInteger(K) || K < 1) throw new Error(`K=${K}: must be a positive int`);
     this.root = root;
     this.backend = backend;
@@ -139,6 +179,13 @@ export class Player {
     this.held = new Map(); // pressed keys and pad buttons -> their action
     this.queue = Promise.resolve(); // frames are computed one at a time, in order
     this.stepTimes = []; // milliseconds of the last frames (world, model and drawing)
+    this.agents = agents;
+    this.driver = "you"; // who chooses the actions: DRIVERS
+    this.goal = null; // [x, y] pixels, or null
+    this.goalFrame = 0; // the frame the goal was set at: the episode's frame 0
+    this.decision = null; // the agent's decision for the frame shown (agents.js Decision)
+    this.verdict = null; // the episode's outcome once episode_steps actions are done
+    this.decisionTimes = { actor: [], planner: [] }; // milliseconds per action of each agent, last 30
     this.reseed(seed ?? Math.floor(Math.random() * 2 ** 32));
     this.world = null;
     this.modelFrame = null;
@@ -172,6 +219,8 @@ export class Player {
       distance: h("span", { "data-readout": "distance" }),
       dreamed: h("span", { "data-readout": "dreamed" }),
       speed: h("span", { "data-readout": "speed" }),
+      goal: h("span", { "data-readout": "goal" }),
+      cost: h("span", { "data-readout": "cost" }),
     };
     this.status = h("p", { class: "rssm-play__status", role: "status" });
     const control = (name, text, title = "") => h("button", { type: "button", "data-control": name, title, text });
@@ -207,15 +256,26 @@ export class Player {
         h("figure", {}, this.modelView.canvas, this.caption)),
       h("p", { class: "rssm-play__readout", "aria-live": "off" },
         this.readouts.frame, this.readouts.dreamed, this.readouts.distance, this.readouts.speed),
+      ...(this.agents ? [h("p", { class: "rssm-play__readout", "aria-live": "off" }, this.readouts.goal, this.readouts.cost)] : []),
       h("div", { class: "rssm-play__controls" },
+        ...(this.agents ? [this.buildDriverControls()] : []),
         h("div", { class: "rssm-play__group", role: "group", "aria-label": "what the model sees" }, b.watch, b.dream),
         h("div", { class: "rssm-play__group", role: "group", "aria-label": "how the model imagines" }, b.mean, b.sample),
         h("div", { class: "rssm-play__group" }, b.play, b.reset, this.speedSelect),
         pad),
+      ...(this.plannerRow ? [this.plannerRow] : []),
       h("p", { class: "rssm-play__legend" },
         "Steer with the arrow keys (click the player first) or the buttons. Green ring: the true dot; " +
-        "white cross: the dot read off the model's frame; cyan: the occluders."),
+        "white cross: the dot read off the model's frame; cyan: the occluders." +
+        (this.agents ? " Click a frame to set a goal (orange: the goal and its 2 px success circle); " +
+          "an agent drives there, and magenta is the path it imagines. With an agent driving, the arrow keys " +
+          "move the goal and G draws a new one." : "")),
       this.status);
+    if (this.agents) {
+      for (const view of [this.truthView, this.modelView]) {
+        view.canvas.addEventListener("click", (event) => this.clickGoal(event, view.canvas));
+      }
+    }
 
     b.watch.addEventListener("click", () => this.setMode("watch"));
     b.dream.addEventListener("click", () => this.setMode("dream"));
@@ -236,17 +296,54 @@ export class Player {
     this.showControls();
   }
 
+  /** The "who drives" buttons, "new goal", and the planner's settings (shown while it drives). */
+  buildDriverControls() {
+    const control = (name, text, title) => h("button", { type: "button", "data-control": name, title, text });
+    this.driverButtons = {
+      you: control("driver-you", "you", "you steer with the keys or the buttons"),
+      actor: control("driver-actor", "actor", "the Dreamer actor of chapter 11: one network call per action"),
+      planner: control("driver-planner", "planner", "chapter 10's planner: searches imagined plans every frame"),
+    };
+    for (const [name, button] of Object.entries(this.driverButtons)) {
+      button.addEventListener("click", () => this.setDriver(name).catch(() => {}));
+    }
+    const newGoal = control("goal", "new goal", "a random goal, as the task draws them (G)");
+    newGoal.addEventListener("click", () => this.randomGoal().catch(() => {}));
+    const settings = this.agents.drivers.planner.settings;
+    this.plannerInputs = {};
+    const fields = [["candidates", "candidates"], ["top_k", "elites"], ["iterations", "iterations"]];
+    const labels = fields.map(([key, text]) => {
+      const [low, high] = this.agents.limits[key];
+      const input = h("input", { type: "number", min: String(low), max: String(high), step: "1",
+        value: String(settings[key]), "data-control": `planner-${key}` });
+      input.addEventListener("change", () => this.setPlanner({ [key]: Number(input.value) }));
+      this.plannerInputs[key] = input;
+      return h("label", {}, `${text} `, input);
+    });
+    this.plannerRow = h("div", { class: "rssm-play__planner", role: "group", "aria-label": "the planner's search" },
+      ...labels);
+    this.plannerRow.hidden = true;
+    return h("div", { class: "rssm-play__group", role: "group", "aria-label": "who drives" },
+      ...Object.values(this.driverButtons), newGoal);
+  }
+
   bindPadButton(button, key) {
     const release = () => this.held.delete(button);
     button.addEventListener("pointerdown", (event) => {
       event.preventDefault(); // keep focus and stop a touch from scrolling
       this.root.focus({ preventScroll: true });
+      if (this.driver !== "you") {
+        this.moveGoal(KEY_ACTIONS[key]).catch(() => {});
+        return;
+      }
       this.held.set(button, KEY_ACTIONS[key]);
       if (!this.running) this.run(() => this.advance(KEY_ACTIONS[key]));
     });
     for (const type of ["pointerup", "pointerleave", "pointercancel"]) button.addEventListener(type, release);
     button.addEventListener("click", (event) => { // keyboard activation (Enter, Space) of a focused button
-      if (event.detail === 0 && !this.running) this.run(() => this.advance(KEY_ACTIONS[key]));
+      if (event.detail !== 0) return;
+      if (this.driver !== "you") this.moveGoal(KEY_ACTIONS[key]).catch(() => {});
+      else if (!this.running) this.run(() => this.advance(KEY_ACTIONS[key]));
     });
   }
 
@@ -254,9 +351,14 @@ export class Player {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     if (event.target.closest && event.target.closest("select")) return; // the speed menu uses the arrows
-    if (key in KEY_ACTIONS) {
+    if (event.target.closest && event.target.closest("input")) return; // the planner's numbers
+    if (key in KEY_ACTIONS && this.driver !== "you") {
+      this.moveGoal(KEY_ACTIONS[key]).catch(() => {}); // an agent drives: the keys move its goal
+    } else if (key in KEY_ACTIONS) {
       this.held.set(key, KEY_ACTIONS[key]);
       if (!this.running) this.run(() => this.advance(KEY_ACTIONS[key])); // paused: one frame per press
+    } else if (key === "g" && this.agents) {
+      this.randomGoal().catch(() => {});
     } else if (key === " " && !(event.target.closest && event.target.closest("button"))) {
       if (this.running) this.pause(); else this.play();
     } else if (key === "r") {
@@ -271,6 +373,12 @@ export class Player {
   showControls() {
     const pressed = { watch: this.mode === "watch", dream: this.mode === "dream", mean: !this.sample, sample: this.sample };
     for (const [name, on] of Object.entries(pressed)) this.buttons[name].setAttribute("aria-pressed", String(on));
+    if (this.driverButtons) {
+      for (const [name, button] of Object.entries(this.driverButtons)) {
+        button.setAttribute("aria-pressed", String(this.driver === name));
+      }
+      this.plannerRow.hidden = this.driver !== "planner";
+    }
     this.buttons.play.textContent = this.running ? "pause" : "play";
     this.buttons.play.setAttribute("aria-label", this.running ? "pause" : "play");
   }
@@ -312,17 +420,172 @@ export class Player {
     return this.enqueue(async () => {
       if (seed !== undefined) this.reseed(seed);
       this.world = MovingDotWorld.random(this.worldConfig, this.worldRng);
-      this.truthView.outline = maskOutline(this.world.mask, this.worldConfig.grid_size);
-      this.modelView.outline = this.truthView.outline;
-      await this.backend.reset();
-      this.modelFrame = await this.backend.step([0, 0], this.world.frame(), null); // frame 0, watched
-      this.dreamed = 0;
+      if (this.agents?.drivers.planner.reseed) this.agents.drivers.planner.reseed(this.seed);
+      await this.startWorld();
+    });
+  }
+
+  /** The model starts again from its empty state and watches frame 0 of `this.world`; a goal's episode restarts. */
+  async startWorld() {
+    this.truthView.outline = maskOutline(this.world.mask, this.worldConfig.grid_size);
+    this.modelView.outline = this.truthView.outline;
+    await this.backend.reset();
+    this.modelFrame = await this.backend.step([0, 0], this.world.frame(), null); // frame 0, watched
+    this.dreamed = 0;
+    this.goalFrame = 0;
+    this.verdict = null;
+    if (this.agents) for (const agent of Object.values(this.agents.drivers)) agent.reset();
+    await this.decide();
+    this.draw();
+  }
+
+  // ----- goals and agents --------------------------------------------------------------------
+
+  /**
+   * Who chooses the actions: "you" (keys and buttons), "actor" or "planner". An agent watches every
+   * frame, as it was judged in Python (switch to dream afterwards to make it drive blind); with no goal
+   * yet, it gets a random one.
+   */
+  setDriver(driver) {
+    if (!DRIVERS.includes(driver)) return Promise.reject(new Error(`driver=${driver}: must be one of ${DRIVERS.join(", ")}`));
+    if (driver !== "you" && !this.agents) return Promise.reject(new Error(`driver=${driver}: this export has no agent`));
+    return this.enqueue(async () => {
+      this.driver = driver;
+      this.held.clear();
+      if (driver !== "you") {
+        this.setMode("watch");
+        if (!this.goal) this.placeGoal(this.drawGoal());
+      }
+      this.showControls();
+      await this.decide();
       this.draw();
     });
   }
 
-  /** Apply one action (pushing the dot) and compute the next frame of the world and of the model. */
+  /** Set the goal at (x, y) in grid pixels (x the column, y the row): a new episode starts at this frame. */
+  setGoal(x, y) {
+    const size = this.worldConfig.grid_size;
+    if (![x, y].every((v) => Number.isFinite(v) && v >= 0 && v <= size - 1)) {
+      return Promise.reject(new Error(`goal (${x}, ${y}): must be two numbers in [0, ${size - 1}] (pixels)`));
+    }
+    if (!this.agents) return Promise.reject(new Error("goals need the agent's graphs, which this export lacks"));
+    return this.enqueue(async () => {
+      this.placeGoal([x, y]);
+      await this.decide();
+      this.draw();
+    });
+  }
+
+  placeGoal(goal) {
+    this.goal = goal.map(Number);
+    this.goalFrame = this.world.t;
+    this.verdict = null;
+    for (const agent of Object.values(this.agents.drivers)) agent.reset();
+  }
+
+  /** A goal drawn as the task draws them: uniform in the square goal_margin pixels inside the walls. */
+  drawGoal() {
+    const { goal_margin: margin } = this.agents.task;
+    const low = this.worldConfig.dot_sigma + margin;
+    const high = this.worldConfig.grid_size - 1 - this.worldConfig.dot_sigma - margin;
+    return [low + this.worldRng() * (high - low), low + this.worldRng() * (high - low)];
+  }
+
+  randomGoal() {
+    const [x, y] = this.drawGoal();
+    return this.setGoal(x, y);
+  }
+
+  /** Move the goal by one pixel (the arrow keys while an agent drives). */
+  moveGoal([dx, dy]) {
+    const size = this.worldConfig.grid_size;
+    const [x, y] = this.goal ?? this.drawGoal();
+    const clamp = (v) => Math.max(0, Math.min(size - 1, v));
+    return this.setGoal(clamp(x + dx), clamp(y + dy));
+  }
+
+  /** A click (or tap) on a frame sets the goal where it landed. */
+  clickGoal(event, canvas) {
+    const box = canvas.getBoundingClientRect();
+    const size = this.worldConfig.grid_size;
+    const x = ((event.clientX - box.left) / box.width) * size - 0.5; // pixel centres sit half a pixel in
+    const y = ((event.clientY - box.top) / box.height) * size - 0.5;
+    const clamp = (v) => Math.max(0, Math.min(size - 1, v));
+    this.setGoal(clamp(x), clamp(y)).catch(() => {});
+  }
+
+  /** Change the planner's search; values outside the page's limits are brought inside them. */
+  setPlanner(changes) {
+    const planner = this.agents.drivers.planner;
+    const checked = {};
+    for (const [key, value] of Object.entries(changes)) {
+      if (!(key in this.agents.limits)) throw new Error(`planner setting ${key}: must be one of ${Object.keys(this.agents.limits).join(", ")}`);
+      const [low, high] = this.agents.limits[key];
+      checked[key] = Number.isFinite(value) ? Math.round(Math.max(low, Math.min(high, value))) : planner.settings[key];
+    }
+    planner.configure(checked);
+    for (const [key, input] of Object.entries(this.plannerInputs)) input.value = String(planner.settings[key]);
+    this.decisionTimes.planner = [];
+    return { ...planner.settings };
+  }
+
+  /** Actions of the episode left after the frame shown (the planner shortens its plans to them). */
+  stepsLeft() {
+    const steps = this.agents.task.episode_steps - (this.world.t - this.goalFrame);
+    return steps > 0 ? steps : Infinity; // after the episode, the agent keeps the dot on the goal
+  }
+
+  /** The driving agent's decision for the frame shown (its action, and what it imagined), or none. */
+  async decide() {
+    this.decision = null;
+    if (this.driver === "you" || !this.goal) return;
+    const agent = this.agents.drivers[this.driver];
+    this.decision = await agent.act(this.backend.h, this.backend.z, this.goal, this.stepsLeft());
+    const times = this.decisionTimes[this.driver];
+    times.push(this.decision.ms);
+    if (times.length > 30) times.shift();
+  }
+
+  /** After the episode's last action, judge it once, as `PlanningTask.success` does. */
+  judge() {
+    if (!this.goal || this.verdict) return;
+    if (this.world.t - this.goalFrame !== this.agents.task.episode_steps) return;
+    const distance = this.goalDistance();
+    this.verdict = { success: distance <= this.agents.task.success_radius, distance, frame: this.world.t };
+  }
+
+  goalDistance() {
+    return Math.hypot(this.world.state.x - this.goal[0], this.world.state.y - this.goal[1]);
+  }
+
+  /**
+   * Play episode `index` of the planning task (`rssm.planning.PlanningTask.episode`, as exported in
+   * episodes.json): its start, occluders and goal; the model starts from its empty state.
+   */
+  episode(index) {
+    if (!this.agents) return Promise.reject(new Error("episodes need the agent's graphs, which this export lacks"));
+    return this.enqueue(async () => {
+      const { episodes } = await this.agents.episodes();
+      if (!Number.isInteger(index) || index < 0 || index >= episodes.length) {
+        throw new Error(`episode ${index}: must be an int in [0, ${episodes.length - 1}]`);
+      }
+      const spec = episodes[index];
+      const [x, y, vx, vy] = spec.start;
+      const mask = this.agents.maskFromRows(spec.occluders, this.worldConfig.grid_size);
+      this.world = new MovingDotWorld(this.worldConfig, { x, y, vx, vy }, [], mask);
+      this.goal = [...spec.goal];
+      if (this.agents.drivers.planner.reseed) this.agents.drivers.planner.reseed(index);
+      await this.startWorld();
+      return spec;
+    });
+  }
+
+  /**
+   * Apply one action (pushing the dot) and compute the next frame of the world and of the model. With
+   * no action, the driver's: the agent's decision, or the keys held.
+   */
   step(action) {
+    if (action === undefined) return this.enqueue(() => this.advance(this.nextAction()));
     if (!Array.isArray(action) || action.length !== 2 || !action.every(Number.isFinite)) {
       return Promise.reject(new Error(`action ${JSON.stringify(action)}: must be two finite numbers`));
     }
@@ -358,9 +621,18 @@ export class Player {
     if (!watching && this.sample) noise = Float32Array.from({ length: this.backend.noiseSize }, () => randn(this.noiseRng));
     this.modelFrame = await this.backend.step(action, watching ? this.world.frame() : null, noise);
     this.dreamed = watching ? 0 : this.dreamed + 1;
+    if (this.agents) {
+      this.judge();
+      await this.decide();
+    }
     this.draw();
     this.stepTimes.push(performance.now() - started);
     if (this.stepTimes.length > 30) this.stepTimes.shift();
+  }
+
+  /** The action for the next frame: the driving agent's, else the keys'. */
+  nextAction() {
+    return this.decision ? this.decision.action : this.currentAction();
   }
 
   /** The action the held keys and buttons ask for, each component in [-1, 1]. */
@@ -378,7 +650,7 @@ export class Player {
     if (!this.running || !this.root.isConnected) return;
     const started = performance.now();
     const hidden = document.visibilityState === "hidden"; // a background tab: keep time, compute nothing
-    const frame = hidden ? Promise.resolve() : this.enqueue(() => this.advance(this.currentAction()));
+    const frame = hidden ? Promise.resolve() : this.enqueue(() => this.advance(this.nextAction()));
     this.ticking = true; // one chain of ticks at a time, however often play and pause are pressed
     frame.catch(() => {}).finally(() => {
       this.ticking = false;
@@ -387,13 +659,13 @@ export class Player {
     });
   }
 
-  /** Run `steps` frames back to back (the current keys' action) and time them. */
+  /** Run `steps` frames back to back (the driver's actions) and time them. */
   async benchmark(steps = 60) {
     const wasRunning = this.running;
     this.pause();
     await this.queue;
     const started = performance.now();
-    for (let i = 0; i < steps; i++) await this.enqueue(() => this.advance(this.currentAction()));
+    for (let i = 0; i < steps; i++) await this.enqueue(() => this.advance(this.nextAction()));
     const seconds = (performance.now() - started) / 1000;
     if (wasRunning) this.play();
     return { steps, seconds, fps: steps / seconds };
@@ -438,11 +710,47 @@ export class Player {
     };
   }
 
+  /**
+   * The episode as the page judges it (for tests: `rssmPlay.state()`): the frame number, who drives, the
+   * goal and the true position (pixels), the distance between them, whether that is a success by the
+   * task's definition now, the episode's step and its verdict once it is over, and the agent's cost.
+   */
+  state() {
+    const truth = this.world.state;
+    const distance = this.goal ? this.goalDistance() : null;
+    const times = this.driver === "you" ? [] : this.decisionTimes[this.driver];
+    return {
+      frame: this.world.t,
+      driver: this.driver,
+      goal: this.goal ? [...this.goal] : null,
+      true_position: [truth.x, truth.y],
+      distance,
+      success: this.goal ? distance <= this.agents.task.success_radius : false,
+      episode_step: this.goal ? this.world.t - this.goalFrame : null,
+      episode_steps: this.agents ? this.agents.task.episode_steps : null,
+      verdict: this.verdict ? { ...this.verdict } : null,
+      action: this.decision ? [...this.decision.action] : null,
+      imagined_path: this.decision ? this.decision.path.map((p) => [...p]) : null,
+      ms_per_action: times.length ? times.reduce((a, b) => a + b, 0) / times.length : null,
+      imagined_steps_per_action: this.decision ? this.decision.imaginedSteps : null,
+      mode: this.mode,
+    };
+  }
+
   draw() {
     const { estimate, distance } = this.measure();
     const truth = this.world.state;
-    this.truthView.draw(this.world.frame(), [{ ...truth, kind: "ring" }]);
-    this.modelView.draw(this.modelFrame, [{ ...truth, kind: "ring" }, { x: estimate[0], y: estimate[1], kind: "cross" }]);
+    const goal = this.goal ? [{ x: this.goal[0], y: this.goal[1], kind: "goal", radius: this.agents.task.success_radius }] : [];
+    const paths = [];
+    if (this.decision) {
+      const start = [this.decision.belief];
+      for (const candidate of this.decision.candidates) {
+        paths.push({ points: start.concat(candidate), color: PLAN_COLOR, alpha: 0.3, width: 1 });
+      }
+      paths.push({ points: start.concat(this.decision.path), color: PLAN_COLOR, alpha: 1, width: 2 });
+    }
+    this.truthView.draw(this.world.frame(), [...goal, { ...truth, kind: "ring" }]);
+    this.modelView.draw(this.modelFrame, [...goal, { ...truth, kind: "ring" }, { x: estimate[0], y: estimate[1], kind: "cross" }], paths);
     const dreaming = this.dreamed > 0;
     this.caption.textContent = dreaming ? "The model, dreaming" : "The model, watching";
     this.root.dataset.state = dreaming ? "dreaming" : "watching";
@@ -453,5 +761,31 @@ export class Player {
     r.distance.textContent = `model's dot ${distance.toFixed(1)} px from the true one${hidden}`;
     const times = this.stepTimes;
     r.speed.textContent = times.length ? `${(times.reduce((a, b) => a + b, 0) / times.length).toFixed(1)} ms per frame` : "";
+    if (this.agents) this.drawAgentReadouts();
+  }
+
+  drawAgentReadouts() {
+    const r = this.readouts;
+    const s = this.state();
+    if (!this.goal) {
+      r.goal.textContent = "no goal: click a frame to set one";
+    } else {
+      const where = `goal (${this.goal[0].toFixed(1)}, ${this.goal[1].toFixed(1)}): dot ${s.distance.toFixed(1)} px away`;
+      const radius = this.agents.task.success_radius;
+      if (this.verdict) {
+        const v = this.verdict;
+        r.goal.textContent = `${where}; episode over at frame ${v.frame}: ` +
+          (v.success ? `success (${v.distance.toFixed(1)} px, within ${radius} px)` : `missed (${v.distance.toFixed(1)} px, more than ${radius} px)`);
+      } else {
+        r.goal.textContent = `${where}, action ${s.episode_step} of ${s.episode_steps}`;
+      }
+      this.root.dataset.verdict = this.verdict ? (this.verdict.success ? "success" : "missed") : "running";
+    }
+    if (this.driver === "you") {
+      r.cost.textContent = "you drive";
+    } else if (s.ms_per_action !== null) {
+      const imagined = this.driver === "planner" ? `, imagining ${s.imagined_steps_per_action.toLocaleString("en")} steps` : ", one network call";
+      r.cost.textContent = `${this.driver}: ${s.ms_per_action.toFixed(1)} ms per action${imagined}`;
+    }
   }
 }

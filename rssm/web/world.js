@@ -214,12 +214,15 @@ export class MovingDotWorld {
    * @param {WorldConfig} config
    * @param {DotState} state  frame 0's state
    * @param {Rect[]} occluders
+   * @param {Uint8Array | null} [mask]  the occluders as a mask (H * W), in place of rectangles (the
+   *   planning task's episodes come as masks); `occluders` is then empty
    */
-  constructor(config, state, occluders) {
+  constructor(config, state, occluders, mask = null) {
     this.config = checkWorldConfig(config);
     this.state = { ...state };
     this.occluders = occluders.map((r) => [...r]);
-    this.mask = occluderMask(this.occluders, this.config);
+    if (mask && mask.length !== this.config.grid_size ** 2) throw new Error("world: the mask does not fit the grid");
+    this.mask = mask ? Uint8Array.from(mask) : occluderMask(this.occluders, this.config);
     this.background = backgroundFrame(this.mask, this.config);
     this.t = 0;
   }
