@@ -3,7 +3,7 @@
 Every agent plays the same episodes of the planning task (``rssm.planning.PlanningTask``: episode i
 seeded by i, occluders as the shipped world model's world draws them) and is judged by the task's one
 definition of success (within 2 px of the goal on the last frame). The actor and the planner use the
-same world model and the same learned reward: the planner (chapter 10's CEM, default settings)
+same world model and the same learned reward: the planner (chapter 11's CEM, default settings)
 scores its imagined plans with the position that the agent's goal reward head reads off each state,
 so both optimise the distance to the goal as the agent learnt it from the world's rewards. The oracle
 is the same CEM on the true simulator.

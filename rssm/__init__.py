@@ -3,11 +3,11 @@
 The package mirrors the book's chapters, in layers whose imports point down:
 
 - at the bottom ``config``: how every config dataclass checks its fields (it imports nothing from here);
-- the world ``dataset`` (ch. 1), the latents ``distributions`` (Gaussian and categorical; ch. 9) and
+- the world ``dataset`` (ch. 1), the latents ``distributions`` (Gaussian and categorical; ch. 10) and
   the ``model`` (ch. 2-3);
-- the objective ``losses`` (ch. 4, 7); ``utils`` (seeding, devices);
+- the objective ``losses`` (ch. 4, 8); ``utils`` (seeding, devices);
 - ``evaluate`` (open-loop protocol, baselines, probes; ch. 5-6) and ``checkpoint``;
-- ``planning`` (ch. 10): model-predictive control with the cross-entropy method in the learned model;
+- ``planning`` (ch. 11): model-predictive control with the cross-entropy method in the learned model;
 - pictures: ``style`` (the book-wide figure style), ``figures``, ``players`` (kernel-free animations)
   and ``widgets`` (live explorers); ``export`` (the model as ONNX graphs for the Play page) and
   ``play`` (the same player as a notebook widget);

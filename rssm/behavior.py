@@ -1,6 +1,6 @@
 """Learning to act inside the world model: Dreamer's actor-critic, trained on imagined rollouts.
 
-A planner (:mod:`rssm.planning`, chapter 10) searches imagined futures at every step. Dreamer instead
+A planner (:mod:`rssm.planning`, chapter 11) searches imagined futures at every step. Dreamer instead
 trains a policy, the *actor*, once and for all on futures the model imagines, and then acts with one
 network call per step. This module holds the pieces, written after DreamerV3 (Hafner et al. 2023) with
 the facts listed in the book's references; the package's own code throughout:

@@ -25,7 +25,7 @@ FORMAT_VERSION = 1
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PRETRAINED = {
     "moving_dot_occluded": PRETRAINED_DIR / "moving_dot_occluded.pt",  # the book's model (scripts/train_pretrained.sh)
-    # chapter 9's pair: the same recipe and budget with each latent (scripts/train_latent_pair.sh)
+    # chapter 10's pair: the same recipe and budget with each latent (scripts/train_latent_pair.sh)
     "gaussian_pair": PRETRAINED_DIR / "gaussian_pair.pt",
     "categorical_pair": PRETRAINED_DIR / "categorical_pair.pt",
 }

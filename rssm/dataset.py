@@ -230,7 +230,7 @@ def collate_moving_dot(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.
 
 
 # ----- the world one step at a time, and worlds fixed in advance -----------------------------------
-# A planner acts one frame at a time (chapter 10); the Play page and its tests replay a world whose
+# A planner acts one frame at a time (chapter 11); the Play page and its tests replay a world whose
 # start, occluders and actions are written down (``rssm.export``). Both use the dynamics and the
 # renderer above, so there is one definition of the world.
 

@@ -4,7 +4,7 @@ PlaNet and DreamerV1 use a diagonal Gaussian. DreamerV2 and V3 use ``stoch_dim``
 variables of ``classes`` classes each. z is then the concatenation of their one-hot samples, and
 gradients pass through the sampling step by the straight-through estimator. DreamerV3 also mixes
 1% of a uniform distribution into every categorical ("unimix"). Chapter 3 builds the Gaussian and
-chapter 9 (``book/09_discrete_latents``) the categorical.
+chapter 10 (``book/10_discrete_latents``) the categorical.
 
 The two are small immutable records of tensors with the same interface, so the model, the losses
 and the evaluation never need to ask which one they hold:

@@ -1,6 +1,6 @@
 """The Dreamer agent on the planning task: act, remember, learn the reward, learn to act in imagination.
 
-Chapter 10's planner searches imagined futures at every step. This agent instead learns a policy (an
+Chapter 11's planner searches imagined futures at every step. This agent instead learns a policy (an
 :class:`rssm.behavior.Actor`) from imagined futures, in a loop:
 
 1. **collect**: play episodes of :class:`rssm.planning.PlanningTask` with the current actor, which
@@ -135,7 +135,7 @@ class GoalRewardHead(nn.Module):
 class RewardReading(nn.Module):
     """The goal reward head's reading of a state as a position in pixels: (h, z) -> (..., 2).
 
-    Chapter 10's planner scores plans by the positions a head reads off imagined states; handed this
+    Chapter 11's planner scores plans by the positions a head reads off imagined states; handed this
     reading, it scores them with the reward the agent learnt, so planner and actor optimise the same thing.
     """
 

@@ -1,6 +1,6 @@
 """The training objective: reconstruction + beta * balanced KL with free bits, and its schedules.
 
-Chapter 4 of the book (``book/04_training_kl_balancing``) derives these terms from the ELBO; chapter 7
+Chapter 4 of the book (``book/04_training_kl_balancing``) derives these terms from the ELBO; chapter 8
 varies them. Everything that decides what a training step minimises lives here:
 
 - :func:`reconstruction_loss`: squared error summed over each frame's pixels, with a foreground
@@ -165,7 +165,7 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, dot_weight: f
     recon, target: (B, T, C, H, W). Summed, not averaged, over pixels: this is the negative
     log-likelihood of a Gaussian with variance 1/2 (up to a constant), in nats per frame, the same
     units as the KL. A per-pixel mean would divide the reconstruction by H*W = 1024 and so multiply
-    beta by 1024: the KL wins and the posterior collapses (chapter 7).
+    beta by 1024: the KL wins and the posterior collapses (chapter 8).
 
     ``dot_weight`` w > 0 multiplies each pixel's error by (1 + w * foreground), where foreground is the
     pixel's distance from the sequence's static background (:func:`foreground`): the moving dot's
@@ -198,7 +198,7 @@ def compute_loss(
     """The training loss (nats per frame) for one batch, and its parts for logging.
 
     obs: (B, L, C, H, W), actions: (B, L, A). ``dot_weight`` overrides ``config.dot_weight`` (the
-    training loop passes the scheduled value); ``reconstruction`` replaces the frame term (chapter 7
+    training loop passes the scheduled value); ``reconstruction`` replaces the frame term (chapter 8
     swaps in a per-pixel mean to show the collapse it causes).
 
     With ``config.overshoot`` > 0 an overshooting term trains open-loop prediction directly. From the

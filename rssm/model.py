@@ -11,7 +11,7 @@ The model state at frame t is a pair (h_t, z_t):
   the posterior q(z_t | h_t, e_t)     with e_t = encoder(frame t), used when frame t is seen.
   Both are diagonal Gaussians over ``stoch_dim`` numbers (``latent="gaussian"``, PlaNet), or
   ``stoch_dim`` categorical variables of ``classes`` classes each, z being their one-hot samples
-  (``latent="categorical"``, DreamerV2/V3; chapter 9). :mod:`rssm.distributions` holds both.
+  (``latent="categorical"``, DreamerV2/V3; chapter 10). :mod:`rssm.distributions` holds both.
 
 The decoder renders (h_t, z_t) back to frame t. Time convention (see :mod:`rssm.dataset`): frame t is
 predicted from ``actions[:, t-1]``; at t = 0 the previous action and state are zeros.
@@ -48,7 +48,7 @@ class RSSMConfig:
     cnn_layers: int = 3  # stride-2 conv layers: 32x32 -> 4x4 with 3 layers
     min_std: float = 0.1  # floor on the std of prior and posterior (PlaNet uses 0.1)
     gru_layer_norm: bool = True  # LayerNorm inside the GRU (DreamerV2/V3); False gives nn.GRUCell
-    latent: LatentKind = "gaussian"  # z: a diagonal Gaussian, or one-hot categoricals (chapter 9)
+    latent: LatentKind = "gaussian"  # z: a diagonal Gaussian, or one-hot categoricals (chapter 10)
     classes: int = 32  # classes of each categorical variable (not used by the Gaussian latent)
     unimix: float = 0.01  # share of a uniform distribution mixed into each categorical (DreamerV3)
 
@@ -208,7 +208,7 @@ def shift_actions(actions: torch.Tensor) -> torch.Tensor:
     """The action *before* each frame: (B, T, A) -> (B, T, A) with a zero action in front.
 
     ``shift_actions(actions)[:, t] == actions[:, t-1]``: the action that took frame t-1 to frame t.
-    Feeding ``actions[:, t]`` instead is the classic off-by-one (chapter 8): the model would be told
+    Feeding ``actions[:, t]`` instead is the classic off-by-one (chapter 9): the model would be told
     where the dot goes next before it has to predict it.
     """
     return torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], 1)

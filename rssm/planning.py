@@ -1,6 +1,6 @@
 """Planning in the learned model: drive the dot to a goal by model-predictive control (as PlaNet).
 
-Chapter 10 (``book/10_planning``) explains this module. At every step of an episode the agent
+Chapter 11 (``book/11_planning``) explains this module. At every step of an episode the agent
 
 1. sees one new frame of the true world and updates its belief (for the RSSM: the posterior filter,
    ``prior_step`` with the action it last took, then ``posterior`` on the frame's embedding);
@@ -106,7 +106,7 @@ class PlanningTask:
         check_fields(self)  # every field's type, and the bounds above
 
     def reward(self, position: torch.Tensor, goal: torch.Tensor, world: MovingDotConfig) -> torch.Tensor:
-        """The reward the world returns with a frame (chapter 11): minus the dot's distance to the goal, as a
+        """The reward the world returns with a frame (chapter 12): minus the dot's distance to the goal, as a
         fraction of the grid's side; 0 on the goal. (..., 2), (..., 2) -> (...)."""
         return -distance(position, goal) / world.grid_size
 
@@ -491,7 +491,7 @@ class RandomAgent:
 class TimedAgent:
     """Any agent, with the time it spends choosing actions: ``seconds`` over ``actions`` chosen, so far.
 
-    Only ``act`` is timed (filtering the frame and choosing), not the world's step; chapter 11 and
+    Only ``act`` is timed (filtering the frame and choosing), not the world's step; chapter 12 and
     ``benchmarks/behavior.py`` compare agents' compute per action with it.
     """
 
@@ -521,7 +521,7 @@ class TimedAgent:
 
 @dataclass
 class StepRecord:
-    """What happened at one step t of an episode (for chapter 10's player). Positions in pixels."""
+    """What happened at one step t of an episode (for chapter 11's player). Positions in pixels."""
 
     t: int
     frame: torch.Tensor  # (1, H, W) true frame t, the only thing the agent saw

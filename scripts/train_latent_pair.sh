@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains the two models that chapter 9 (book/09_discrete_latents) compares, with the project's own
+# Trains the two models that chapter 10 (book/10_discrete_latents) compares, with the project's own
 # CLI, and ships them in rssm/pretrained/ as gaussian_pair.pt and categorical_pair.pt. Run from the
 # repository root:
 #     bash scripts/train_latent_pair.sh

@@ -34,7 +34,7 @@ K = 8
 
 @pytest.fixture(scope="module", params=["moving_dot_occluded", "categorical_pair"])
 def checkpoint(request):
-    """The book's model (a Gaussian latent) and chapter 9's categorical one: both kinds of latent export."""
+    """The book's model (a Gaussian latent) and chapter 10's categorical one: both kinds of latent export."""
     return load_pretrained(request.param)
 
 

@@ -1,6 +1,6 @@
 """The agent's graphs of the Play page (rssm.export) act as the PyTorch agent acts.
 
-The shipped model is exported with the shipped agent (the one chapter 11 trains in it), as the book's
+The shipped model is exported with the shipped agent (the one chapter 12 trains in it), as the book's
 build does. The actor's and the reward reading's graphs are compared with PyTorch on random states,
 and the actor is replayed through the ONNX graphs alone (filter, act, step the world) on the task's
 first episodes, as the page does, against the actions PyTorch took (``episodes.json``).

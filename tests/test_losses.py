@@ -247,7 +247,7 @@ def test_the_training_objective_uses_the_scheduled_dot_weight():
 
 
 def test_a_replaced_reconstruction_term_changes_only_the_frame_term():
-    """Chapter 7's pixel-mean variant: the same call with another frame term, overshooting included."""
+    """Chapter 8's pixel-mean variant: the same call with another frame term, overshooting included."""
     model, obs, actions = tiny_batch()
     config = tiny_loss_config(overshoot=1.0, overshoot_mode="pixels")
     pixels = obs[0, 0].numel()
@@ -280,7 +280,7 @@ def test_the_old_home_still_exports_the_losses():
         assert getattr(rssm.utils, name) is getattr(rssm.losses, name)
 
 
-# ----- the balanced KL for either latent (chapter 9) ---------------------------------------------------
+# ----- the balanced KL for either latent (chapter 10) ---------------------------------------------------
 
 
 def _categoricals(seed: int = 0, shape=(4, 5), variables: int = 3, classes: int = 6):

@@ -137,7 +137,7 @@ def test_the_same_batch_gives_the_same_states_whatever_came_before(small_model, 
     torch.testing.assert_close(first.h, again.h)
 
 
-# ----- the categorical latent (chapter 9) ---------------------------------------------------------
+# ----- the categorical latent (chapter 10) ---------------------------------------------------------
 
 
 @pytest.fixture

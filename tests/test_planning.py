@@ -350,5 +350,5 @@ def test_the_benchmark_runs_from_any_directory(tmp_path):
 def test_a_planner_counts_the_steps_it_imagines_per_action():
     from rssm.planning import PLANET_PLANNER, PlannerConfig
 
-    assert PlannerConfig().imagined_steps == 100 * 12 * 3 == 3_600  # chapter 10's figure
+    assert PlannerConfig().imagined_steps == 100 * 12 * 3 == 3_600  # chapter 11's figure
     assert PLANET_PLANNER.imagined_steps == 120_000  # PlaNet's, 33 times more
