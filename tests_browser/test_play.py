@@ -22,7 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 PAGE = "book/play.html"
 K = 8  # frames the model watches after a new world before it dreams (manifest.json)
-MAX_ASSET_BYTES = 15_000_000  # what a reader downloads for the player: runtime, graphs, scripts
+MAX_ASSET_BYTES = 20_000_000  # what a reader downloads for the player: runtime, graphs, scripts, episodes
 OPEN_LOOP_H10_PX = 1.41  # the shipped checkpoint at horizon 10 (README; benchmarks/check_pretrained.py)
 
 # Run a scripted session inside the page: for each world (seed), a new world, then `steps` frames with
@@ -140,6 +140,7 @@ def test_the_graphs_in_the_browser_reproduce_pytorch(browser, site_url):
     assert result["watch"] <= 1e-4, f"watching: {result['watch']:.2e} per pixel from PyTorch"
     assert result["dream"] <= 1e-4, f"dreaming: {result['dream']:.2e} per pixel from PyTorch"
     assert result["world"] <= 1e-4 and result["positions"] <= 1e-4, f"the world: {result}"
+    assert result["actor"] <= 1e-4, f"the actor: {result['actor']:.2e} from PyTorch's actions"
     assert result["ok"]
     assert "same numbers" in browser.find_element(By.CSS_SELECTOR, "[data-readout='selfcheck']").text
 

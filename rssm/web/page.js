@@ -50,9 +50,9 @@ function maxDifference(a, b) {
  * Replay the scripted reference sequence of the export and compare with what PyTorch computed:
  * the world (positions, in pixels, and frames, per pixel) and the model's frames, watching every frame
  * and dreaming after K frames (per pixel). The model is fed PyTorch's true frames, so its check does
- * not depend on the world's.
+ * not depend on the world's. With the agent's graphs, also the actor's actions ({@link actorCheck}).
  * @param {OrtGraphs} graphs
- * @returns {Promise<{frames: number, positions: number, world: number, watch: number, dream: number, ok: boolean}>}
+ * @returns {Promise<{frames: number, positions: number, world: number, watch: number, dream: number, actor?: number, ok: boolean}>}
  */
 export async function selfCheck(graphs) {
   const { reference, world: config, K } = graphs.manifest;
@@ -83,8 +83,38 @@ export async function selfCheck(graphs) {
       result[mode] = Math.max(result[mode], maxDifference(frame, block(mode, t)));
     }
   }
-  result.ok = ["positions", "world", "watch", "dream"].every((key) => result[key] <= TOLERANCE);
+  const checked = ["positions", "world", "watch", "dream"];
+  if (graphs.hasAgent) {
+    result.actor = await actorCheck(graphs);
+    checked.push("actor");
+  }
+  result.ok = checked.every((key) => result[key] <= TOLERANCE);
   return result;
+}
+
+/**
+ * Play the planning task's episode 0 with the actor as the page does (the page's world, the graphs'
+ * filter, the actor graph) and return the largest difference from the actions PyTorch took in it.
+ */
+async function actorCheck(graphs) {
+  const { episodes } = await loadEpisodes(new URL(graphs.manifest.agent.episodes.file, MODEL_URL));
+  const spec = episodes[0];
+  const config = graphs.manifest.world;
+  const [x, y, vx, vy] = spec.start;
+  const world = new MovingDotWorld(config, { x, y, vx, vy }, [], maskFromRows(spec.occluders, config.grid_size));
+  const model = new OrtModel(graphs);
+  const actor = new ActorDriver(graphs, 0); // no imagined rollout: only the action
+  await model.reset();
+  let previous = [0, 0];
+  let worst = 0;
+  for (const expected of spec.actor.actions) {
+    await model.step(previous, world.frame(), null);
+    const { action } = await actor.act(model.h, model.z, spec.goal);
+    worst = Math.max(worst, maxDifference(action, expected));
+    world.step(action);
+    previous = action;
+  }
+  return worst;
 }
 
 /** A line under the player with a button that runs {@link selfCheck} and says what it found. */
@@ -107,7 +137,8 @@ function checkRow(graphs, root) {
       output.textContent = `${r.ok ? "same numbers" : "DIFFERENT numbers"}: the largest difference from ` +
         `PyTorch per pixel over ${r.frames} frames is ${r.watch.toExponential(1)} watching and ` +
         `${r.dream.toExponential(1)} dreaming ` +
-        `(the world: ${r.world.toExponential(1)} per pixel, ${r.positions.toExponential(1)} px)`;
+        `(the world: ${r.world.toExponential(1)} per pixel, ${r.positions.toExponential(1)} px)` +
+        (r.actor === undefined ? "" : `; the actor's actions over the task's episode 0 differ by at most ${r.actor.toExponential(1)}`);
       return r;
     } catch (error) {
       output.textContent = `the check failed: ${error.message}`;
