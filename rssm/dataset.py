@@ -125,6 +125,33 @@ def dot_is_visible(positions: torch.Tensor, occluder_mask: torch.Tensor) -> torc
     return ~occluder_mask[batch, 0, row, col]
 
 
+def hidden_stretches(
+    visible: torch.Tensor, before: int = 0, after: int = 0, min_length: int = 1
+) -> list[tuple[int, int, int]]:
+    """Every run of consecutive hidden frames: (sequence, first hidden frame, next visible frame).
+
+    visible: (B, T) bool, a batch's ``visible``. Keeps the runs of at least ``min_length`` frames that
+    have ``before`` visible frames just before them and ``after`` visible frames just after them (a run
+    that starts at frame 0, or reaches the last frame, is kept only when ``before``, or ``after``, is 0).
+    In order of sequence, then frame. Chapter 6 counts them; chapter 7 lines sampled beliefs up on them.
+    """
+    stretches = []
+    for b, row in enumerate(visible.tolist()):
+        t = 0
+        while t < len(row):
+            if row[t]:
+                t += 1
+                continue
+            end = t
+            while end < len(row) and not row[end]:
+                end += 1
+            if (end - t >= min_length and t >= before and all(row[t - before : t])
+                    and end + after <= len(row) and all(row[end : end + after])):
+                stretches.append((b, t, end))
+            t = end
+    return stretches
+
+
 def _random_occluders(config: MovingDotConfig, batch_size: int, gen: torch.Generator) -> torch.Tensor:
     """(B, 1, H, W) bool: the union of num_occluders random axis-aligned rectangles per sequence."""
     size = config.grid_size

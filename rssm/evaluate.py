@@ -1,6 +1,7 @@
-"""Open-loop evaluation: dot-position error and MSE against the horizon, baselines, linear probes.
+"""Open-loop evaluation: dot-position error and MSE against the horizon, baselines, probes, sampled beliefs.
 
-Chapter 5 (``book/05_open_loop_rollouts``) uses these to judge rollouts; chapter 6 uses the probes.
+Chapter 5 (``book/05_open_loop_rollouts``) uses these to judge rollouts; chapter 6 uses the probes and
+builds :func:`sample_beliefs`, which chapter 7 uses.
 
 Horizon h means the h-th predicted frame after the K context frames: frame K + h - 1.
 
@@ -12,16 +13,17 @@ training, tests, benchmarks and chapters alike: :data:`VALIDATION` (during train
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from rssm.config import Bounds, check_fields, positive
 from rssm.dataset import MovingDotConfig, draw_occluders, generate_moving_dot_sequences, reflect, render_dots
-from rssm.model import RSSM
+from rssm.model import RSSM, RSSMState, shift_actions
 
 BASELINES = ("blank", "copy_last", "constant_velocity")
 
@@ -313,3 +315,59 @@ def linear_probe_r2(
     model's state holds that quantity linearly.
     """
     return probe_r2(fit_linear_probe(train_features, train_targets), test_features, test_targets)
+
+
+def fit_mlp_probe(
+    features: torch.Tensor, targets: torch.Tensor, hidden: int = 64, steps: int = 300, lr: float = 3e-3, seed: int = 0
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A nonlinear probe: an MLP (two hidden layers of ``hidden`` SiLU units) fitted to standardised targets.
+
+    features (N, F), targets (N, D); full-batch Adam for ``steps`` steps on the mean squared error, from
+    weights drawn after ``torch.manual_seed(seed)``. Returns ``read(features (..., F)) -> (..., D)`` in the
+    targets' units, without gradients. Chapter 6 reads the dot's position off states with it (in pixels)
+    where a linear probe is too blunt: near the walls the state codes the position nonlinearly.
+    """
+    torch.manual_seed(seed)
+    centre, scale = targets.mean(0), targets.std(0)
+    mlp = nn.Sequential(nn.Linear(features.shape[-1], hidden), nn.SiLU(),
+                        nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, targets.shape[-1]))
+    optimizer = torch.optim.Adam(mlp.parameters(), lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = ((mlp(features) - (targets - centre) / scale) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    @torch.no_grad()
+    def read(x: torch.Tensor) -> torch.Tensor:
+        return mlp(x.float()) * scale + centre
+
+    return read
+
+
+@torch.no_grad()
+def sample_beliefs(
+    model: RSSM, obs: torch.Tensor, actions: torch.Tensor, num_samples: int, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Filter each sequence ``num_samples`` times, drawing z_t from the posterior at every step.
+
+    obs (B, T, C, H, W), actions (B, T, action_dim), a model with a Gaussian latent. Returns (S, B, T, D)
+    tensors: ``h``, ``z``, and the prior's and the posterior's ``prior_mean``, ``prior_std``,
+    ``post_mean``, ``post_std``; sample s of sequence b is one trajectory of states the model finds
+    plausible. Seeds torch's global generator with ``seed``; with one sample it is
+    ``model.observe(obs, actions, sample=True)`` after ``torch.manual_seed(seed)``. Chapter 6 writes
+    this loop out (predict with ``prior_step``, correct with ``posterior``); chapter 7 uses it.
+    """
+    torch.manual_seed(seed)
+    S, (B, T) = num_samples, obs.shape[:2]
+    embeds = model.encode(obs).repeat(S, 1, 1)  # (S*B, T, E)
+    prev_actions = shift_actions(actions).repeat(S, 1, 1)  # a_{t-1} at t
+    state, steps = model.initial_state(S * B), []
+    for t in range(T):
+        h, prior = model.prior_step(state, prev_actions[:, t])  # predict
+        post = model.posterior(h, embeds[:, t])  # correct: q(z_t | h_t, e_t)
+        state = RSSMState(h, post.sample())
+        steps.append(dict(h=h, z=state.z, prior_mean=prior.mean, prior_std=prior.std,
+                          post_mean=post.mean, post_std=post.std))
+    return {key: torch.stack([step[key] for step in steps], 1).view(S, B, T, -1) for key in steps[0]}

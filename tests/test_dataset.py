@@ -9,6 +9,7 @@ from rssm.dataset import (
     MovingDotDataset,
     collate_moving_dot,
     generate_moving_dot_sequences,
+    hidden_stretches,
     simulate_states,
 )
 from rssm.evaluate import estimate_dot_position
@@ -110,6 +111,18 @@ def test_without_occlusion_the_dot_is_always_visible():
     data = generate_moving_dot_sequences(MovingDotConfig(use_occlusion=False), 8, seed=0)
     assert data["visible"].all()
     assert not data["occluder_mask"].any()
+
+
+def test_hidden_stretches_finds_each_run_of_hidden_frames_with_its_visible_margins():
+    visible = torch.tensor([[1, 1, 0, 0, 1, 1, 0],
+                            [0, 1, 1, 1, 0, 0, 0]], dtype=torch.bool)  # (B, T)
+    # (sequence, first hidden frame, next visible frame); a run to the end stops at T
+    assert hidden_stretches(visible) == [(0, 2, 4), (0, 6, 7), (1, 0, 1), (1, 4, 7)]
+    assert hidden_stretches(visible, before=2) == [(0, 2, 4), (0, 6, 7), (1, 4, 7)]
+    assert hidden_stretches(visible, after=1) == [(0, 2, 4), (1, 0, 1)]
+    assert hidden_stretches(visible, before=2, after=2) == [(0, 2, 4)]
+    assert hidden_stretches(visible, min_length=3) == [(1, 4, 7)]
+    assert hidden_stretches(torch.ones(2, 5, dtype=torch.bool)) == []
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,9 @@ from rssm.evaluate import (
     error_breakdown,
     estimate_dot_position,
     evaluate_open_loop,
+    fit_mlp_probe,
     linear_probe_r2,
+    sample_beliefs,
 )
 from rssm.train import TrainConfig
 
@@ -153,3 +155,41 @@ def test_a_linear_probe_recovers_a_linear_target_and_not_noise():
     r2 = linear_probe_r2(features[:300], targets[:300], features[300:], targets[300:])
     assert r2[0] > 0.999
     assert r2[1] < 0.1
+
+
+def test_an_mlp_probe_reads_a_nonlinear_target_that_a_linear_probe_cannot():
+    g = torch.Generator().manual_seed(0)
+    features = torch.rand(600, 2, generator=g) * 4 - 2
+    targets = (features**2).sum(1, keepdim=True)  # a bowl: no linear trend at all
+    read = fit_mlp_probe(features[:500], targets[:500], seed=0)
+    error = read(features[500:]) - targets[500:]
+    r2 = 1 - (error**2).sum() / ((targets[500:] - targets[500:].mean()) ** 2).sum()
+    assert r2 > 0.95
+    assert linear_probe_r2(features[:500], targets[:500], features[500:], targets[500:])[0] < 0.1
+    assert not read(features[:3]).requires_grad
+
+
+# ----- sampled beliefs -------------------------------------------------------------------------------
+
+
+def test_sampled_beliefs_with_one_sample_are_observe_with_the_same_seed():
+    model = _tiny_model().eval()
+    batch = generate_moving_dot_sequences(WORLD, 3, seed=1)
+    mine = sample_beliefs(model, batch["obs"], batch["actions"], 1, seed=3)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        theirs = model.observe(batch["obs"], batch["actions"], sample=True)
+    for key in ("h", "z", "prior_mean", "prior_std", "post_mean", "post_std"):
+        torch.testing.assert_close(mine[key][0], getattr(theirs, key))
+
+
+def test_sampled_beliefs_are_s_trajectories_per_sequence_that_differ():
+    model = _tiny_model().eval()
+    batch = generate_moving_dot_sequences(WORLD, 3, seed=1)
+    beliefs = sample_beliefs(model, batch["obs"], batch["actions"], 5)
+    assert beliefs["z"].shape == (5, 3, WORLD.seq_len, model.config.stoch_dim)
+    assert beliefs["h"].shape == (5, 3, WORLD.seq_len, model.config.deter_dim)
+    torch.testing.assert_close(beliefs["h"][:, :, 0], beliefs["h"][:1, :, 0].expand(5, -1, -1))  # h_0: no sample yet
+    assert not torch.allclose(beliefs["z"][0], beliefs["z"][1])
+    again = sample_beliefs(model, batch["obs"], batch["actions"], 5)
+    torch.testing.assert_close(again["z"], beliefs["z"])  # the seed fixes them
