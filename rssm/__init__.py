@@ -6,7 +6,7 @@ The package mirrors the book's chapters, in layers whose imports point down:
 - the world ``dataset`` (ch. 1), the latents ``distributions`` (Gaussian and categorical; ch. 10) and
   the ``model`` (ch. 2-3);
 - the objective ``losses`` (ch. 4, 8); ``utils`` (seeding, devices);
-- ``evaluate`` (open-loop protocol, baselines, probes; ch. 5-6) and ``checkpoint``;
+- ``evaluate`` (open-loop protocol, baselines, probes, sampled beliefs; ch. 5-7) and ``checkpoint``;
 - ``planning`` (ch. 11): model-predictive control with the cross-entropy method in the learned model;
 - pictures: ``style`` (the book-wide figure style), ``figures``, ``players`` (kernel-free animations)
   and ``widgets`` (live explorers); ``export`` (the model as ONNX graphs for the Play page) and

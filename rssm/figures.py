@@ -252,7 +252,7 @@ def write_training_figures(model: RSSM, data_config: MovingDotConfig, K: int, ou
     model.train(was_training)
 
 
-# ----- marks: true positions on frames, hidden frames on a time axis (chapter 6) ----------------
+# ----- marks: true positions on frames, hidden frames on a time axis (chapters 6, 7) ------------
 
 
 def mark_positions(fig: Figure, positions: Frames, color: str | None = None, size: float = 8) -> Figure:

@@ -300,7 +300,7 @@ def test_observe_is_prior_step_then_posterior_frame_by_frame(model_class, latent
 
 
 def test_a_subclass_changes_every_path_by_overriding_one_piece_of_the_step():
-    """A model never told the actions (chapter 6) overrides action_features alone: observe, imagine and
+    """A model never told the actions (chapter 7) overrides action_features alone: observe, imagine and
     prior_step all go blind."""
 
     class Blind(RSSM):
