@@ -183,7 +183,12 @@ def plot_reconstructions(obs: torch.Tensor, recon: torch.Tensor, num_sequences: 
 
 
 def plot_loss_curves(history: dict[str, list[float]], smooth: int = 20) -> Figure:
-    """Reconstruction, KL (nats per frame, smoothed over ``smooth`` steps) and the validation error."""
+    """Reconstruction, KL (nats per frame, smoothed over ``smooth`` steps) and the validation error.
+
+    The reconstruction panel shows both curves of the history (:func:`rssm.train.new_history`): the
+    one weighted by the dot weight, which the optimiser sees, and the unweighted one, the frame's own
+    error (drawn where the history has it; chapter 4 reads the run off it).
+    """
 
     def smoothed(values: list[float]) -> np.ndarray:
         values = np.asarray(values, dtype=float)
@@ -191,18 +196,25 @@ def plot_loss_curves(history: dict[str, list[float]], smooth: int = 20) -> Figur
             return values
         return np.convolve(values, np.ones(smooth) / smooth, mode="valid")
 
-    fig, axes = plt.subplots(1, 3, figsize=(COLUMN_WIDTH, 2.6), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(COLUMN_WIDTH, 3.0), layout="constrained")
     steps = np.arange(1, len(history["loss"]) + 1)
-    for key, ax, title in (("recon", axes[0], "reconstruction (nats)"), ("kl", axes[1], "KL(q || p) (nats)")):
-        values = smoothed(history[key])
-        ax.plot(steps[len(steps) - len(values):], values, color="C0")
-        ax.set_title(title)
+    curves = [("recon", axes[0], "C0", "-", "reconstruction weighted by the dot weight (what the optimiser sees)"),
+              ("recon_unweighted", axes[0], "C1", "-", "reconstruction unweighted (the frame's error)"),
+              ("kl", axes[1], "C2", "-", None)]
+    for key, ax, color, ls, label in curves:
+        values = smoothed(history.get(key, []))
+        if not np.isfinite(values).any():
+            continue  # a history from before recon_unweighted was logged
+        ax.plot(steps[len(steps) - len(values):], values, color=color, ls=ls, label=label)
+    axes[0].set_title("reconstruction (nats)")
+    axes[1].set_title("KL(q || p) (nats)")
+    for ax in axes:
         ax.set_xlabel("step")
     axes[0].set_yscale("log")
     if history.get("val_pos_err_h10"):
         axes[2].plot(history["val_step"], history["val_pos_err_h10"], "o-", color="C3", ms=3)
     axes[2].set_title("error at horizon 10 (px)")
-    axes[2].set_xlabel("step")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=1)
     return fig
 
 

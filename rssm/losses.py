@@ -197,6 +197,11 @@ def compute_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss (nats per frame) for one batch, and its parts for logging.
 
+    The parts are ``loss``, ``recon`` (the frame term the optimiser sees, dot weight included),
+    ``recon_unweighted`` (the plain summed squared error, every pixel counted once: the frame's own
+    error, which a decaying dot weight does not move; logged only, it gets no gradient), ``kl``
+    (KL(q || p) in nats per frame, before balancing and free bits) and, with overshooting, ``overshoot``.
+
     obs: (B, L, C, H, W), actions: (B, L, A). ``dot_weight`` overrides ``config.dot_weight`` (the
     training loop passes the scheduled value); ``reconstruction`` replaces the frame term (chapter 8
     swaps in a per-pixel mean to show the collapse it causes).
@@ -222,7 +227,9 @@ def compute_loss(
     recon = reconstruction(out.recon, obs, weight)
     kl_loss, kl = balanced_kl(out.posterior, out.prior, config.kl_balance, config.free_bits, config.free_bits_mode)
     loss = recon + config.beta * kl_loss
-    parts = {"recon": recon.item(), "kl": kl.mean().item()}
+    with torch.no_grad():  # the frame's own error, every pixel counted once: what the dot weight reweights
+        frame_error = reconstruction_loss(out.recon, obs)
+    parts = {"recon": recon.item(), "recon_unweighted": frame_error.item(), "kl": kl.mean().item()}
     K = config.K
     if config.overshoot > 0 and obs.shape[1] > K:
         start = RSSMState(out.h[:, K - 1], out.z[:, K - 1])  # filtered state after frame K-1
@@ -266,7 +273,8 @@ Objective = Callable[[RSSM, torch.Tensor, torch.Tensor, LossConfig, int], tuple[
 """What ``train()`` minimises: ``objective(model, obs, actions, config, step) -> (loss, parts)``.
 
 ``step`` is the global training step (for schedules); ``parts`` must hold float ``"loss"``,
-``"recon"`` and ``"kl"`` for the history. Pass a variant with ``train(objective=...)``.
+``"recon"`` and ``"kl"`` for the history, and may hold ``"recon_unweighted"`` (:func:`compute_loss`
+does; the history records NaN where a variant does not). Pass a variant with ``train(objective=...)``.
 """
 
 

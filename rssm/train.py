@@ -33,8 +33,8 @@ from rssm.utils import resolve_device, set_seed
 
 __all__ = [  # compute_loss and dot_weight_at live in rssm.losses (and are still importable from here)
     "NonFiniteLossError", "TrainConfig", "TrainState", "check_run", "compute_loss", "dot_weight_at", "gradient_step",
-    "learning_rate_at",
-    "random_windows", "train",
+    "learning_rate_at", "new_history",
+    "random_windows", "resumed_history", "train",
 ]
 
 MAX_NONFINITE_STEPS = 5  # skipped steps in a row (non-finite loss or gradient) before training stops
@@ -83,11 +83,27 @@ class NonFiniteLossError(RuntimeError):
 History = dict[str, list[float]]
 
 
+STEP_KEYS = ("loss", "recon", "recon_unweighted", "kl", "lr", "grad_norm", "time_s")  # one value per step taken
+
+
 def new_history() -> History:
-    """Per step: loss, recon, kl (nats per frame), lr, grad_norm, time_s; per epoch: epoch, val_step,
+    """Per step taken (:data:`STEP_KEYS`): loss, recon (weighted by the dot weight: what the optimiser
+    sees), recon_unweighted (the summed squared error with every pixel counted once: the frame's own
+    error), kl (all three in nats per frame), lr, grad_norm, time_s; per epoch: epoch, val_step,
     val_pos_err_h10 (pixels); and the steps that were skipped for a non-finite loss or gradient."""
-    return {"loss": [], "recon": [], "kl": [], "lr": [], "grad_norm": [], "time_s": [], "epoch": [], "val_pos_err_h10": [],
-            "val_step": [], "skipped_step": []}
+    return {**{key: [] for key in STEP_KEYS}, "epoch": [], "val_pos_err_h10": [], "val_step": [], "skipped_step": []}
+
+
+def resumed_history(saved: History) -> History:
+    """A saved run's history with every key of :func:`new_history`, ready to go on appending.
+
+    ``recon_unweighted`` came later than the other per-step keys: a history saved without it gets NaN
+    for the steps it did not record, so that list keeps one value per step, aligned with ``loss``.
+    """
+    history = {**new_history(), **copy.deepcopy(saved)}
+    missing = len(history["loss"]) - len(history["recon_unweighted"])
+    history["recon_unweighted"] = [math.nan] * missing + history["recon_unweighted"]
+    return history
 
 
 @dataclass
@@ -179,7 +195,7 @@ def start_state(
         return TrainState(model, optimizer)
     if resume.optimizer_state is not None:
         optimizer.load_state_dict(resume.optimizer_state)
-    history = {**new_history(), **copy.deepcopy(resume.history)}
+    history = resumed_history(resume.history)
     return TrainState(model, optimizer, history, resume.step, resume.epoch, resume.seconds)
 
 
@@ -274,6 +290,7 @@ def train(
                     bad_in_a_row = 0
                     for key in ("loss", "recon", "kl"):
                         history[key].append(parts[key])
+                    history["recon_unweighted"].append(parts.get("recon_unweighted", math.nan))  # NaN: not reported
                     history["lr"].append(lr)
                     history["grad_norm"].append(grad_norm)
                     history["time_s"].append(seconds_before + 60 * minutes())

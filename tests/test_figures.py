@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rssm.figures import mark_positions, plot_frames, shade_hidden
+from rssm.figures import mark_positions, plot_frames, plot_loss_curves, shade_hidden
 from rssm.style import MARKER_COLOR
 
 
@@ -40,4 +40,19 @@ def test_shade_hidden_draws_one_band_per_hidden_frame_at_its_time():
     bands = sorted(patch.get_x() for patch in ax.patches)
     assert bands == pytest.approx([10.5, 11.5, 13.5])
     assert all(patch.get_width() == pytest.approx(1.0) for patch in ax.patches)
+    plt.close(fig)
+
+
+def test_the_loss_curves_show_both_reconstructions_labelled_and_skip_one_an_old_history_lacks():
+    steps = 60
+    history = {"loss": [1.0] * steps, "recon": [3.0] * steps, "recon_unweighted": [1.0] * steps, "kl": [2.0] * steps,
+               "val_step": [30, 60], "val_pos_err_h10": [5.0, 4.0]}
+    fig = plot_loss_curves(history)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["reconstruction weighted by the dot weight (what the optimiser sees)",
+                      "reconstruction unweighted (the frame's error)"]
+    plt.close(fig)
+    old = {**history, "recon_unweighted": [float("nan")] * steps}  # resumed from before the key existed
+    fig = plot_loss_curves(old)
+    assert len(fig.axes[0].get_lines()) == 1
     plt.close(fig)

@@ -246,6 +246,23 @@ def test_the_training_objective_uses_the_scheduled_dot_weight():
         assert loss.item() == expected.item()
 
 
+def test_the_unweighted_reconstruction_is_the_frames_own_error_whatever_the_dot_weight():
+    """parts["recon"] is what the optimiser sees; parts["recon_unweighted"] counts every pixel once (chapter 4)."""
+    model, obs, actions = tiny_batch()
+    parts = {}
+    for weight in (0.0, 1.0, 30.0):
+        torch.manual_seed(1)  # the same posterior samples, so the same decoded frames
+        _, parts[weight] = compute_loss(model, obs, actions, tiny_loss_config(), dot_weight=weight)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        plain = reconstruction_loss(model(obs, actions).recon, obs).item()
+    assert parts[0.0]["recon"] == parts[0.0]["recon_unweighted"]  # weight 0: every pixel counts once
+    for weight in (1.0, 30.0):
+        assert parts[weight]["recon"] > parts[weight]["recon_unweighted"]  # the dot's pixels count 1 + w times
+        assert parts[weight]["recon_unweighted"] == pytest.approx(plain, rel=1e-6)
+    assert parts[30.0]["recon"] > parts[1.0]["recon"]
+
+
 def test_a_replaced_reconstruction_term_changes_only_the_frame_term():
     """Chapter 8's pixel-mean variant: the same call with another frame term, overshooting included."""
     model, obs, actions = tiny_batch()
@@ -262,6 +279,7 @@ def test_a_replaced_reconstruction_term_changes_only_the_frame_term():
     assert averaged["recon"] == pytest.approx(summed["recon"] / pixels, rel=1e-5)
     assert averaged["overshoot"] == pytest.approx(summed["overshoot"] / pixels, rel=1e-5)
     assert averaged["kl"] == summed["kl"]
+    assert averaged["recon_unweighted"] == summed["recon_unweighted"]  # the frame's error, summed as ever
 
 
 @pytest.mark.parametrize("field, value", [("kl_balance", 2.0), ("free_bits_mode", "sum"), ("dot_weight_final", -1.0),

@@ -195,6 +195,42 @@ def test_a_resumed_run_goes_on_from_its_checkpoint_with_a_cosine_of_its_own(tmp_
     assert resumed["lr"][-1] == pytest.approx(1e-3 * (0.25 + 0.75 * 0.5 * (1 + math.cos(math.pi * 3 / 4))))
 
 
+def test_the_history_logs_the_reconstruction_with_and_without_the_dot_weight():
+    config = tiny_train_config(epochs=2, max_steps=6, dot_weight=10.0, dot_weight_final=1.0)
+    _, history = train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), config, progress=False)
+    assert len(history["recon_unweighted"]) == len(history["recon"]) == 6
+    assert all(weighted > plain > 0 for weighted, plain in zip(history["recon"], history["recon_unweighted"]))
+    _, plain_run = train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(max_steps=3,
+                         dot_weight=0.0, dot_weight_final=0.0), progress=False)
+    assert plain_run["recon"] == plain_run["recon_unweighted"]  # no dot weight: the two are one number
+
+
+def test_an_objective_that_does_not_report_the_unweighted_reconstruction_logs_nan():
+    def weighted_only(model, obs, actions, config, step):
+        loss, parts = training_objective(model, obs, actions, config, step)
+        return loss, {key: parts[key] for key in ("loss", "recon", "kl")}
+
+    _, history = train(MovingDotConfig(**TINY_DATA), RSSMConfig(**TINY_MODEL), tiny_train_config(max_steps=2),
+                       progress=False, objective=weighted_only)
+    assert len(history["recon_unweighted"]) == 2 and all(math.isnan(x) for x in history["recon_unweighted"])
+
+
+def test_a_history_saved_before_the_unweighted_reconstruction_still_resumes(tmp_path):
+    data, path = MovingDotConfig(**TINY_DATA), tmp_path / "model.pt"
+    def save(state):
+        old = {key: values for key, values in state.history.items() if key != "recon_unweighted"}  # an older run
+        counters = {"step": state.step, "epoch": state.epoch, "seconds": state.seconds}
+        save_checkpoint(path, state.model, data, {}, old, state.optimizer, counters)
+
+    train(data, RSSMConfig(**TINY_MODEL), tiny_train_config(epochs=1), progress=False, on_epoch_end=save)
+    checkpoint = load_checkpoint(path)
+    assert "recon_unweighted" not in checkpoint.history
+    _, resumed = train(data, config=tiny_train_config(epochs=100, max_steps=6), resume=checkpoint, progress=False)
+    assert len(resumed["loss"]) == len(resumed["recon_unweighted"]) == 6
+    assert all(math.isnan(x) for x in resumed["recon_unweighted"][:4])  # not recorded then
+    assert all(0 < x < y for x, y in zip(resumed["recon_unweighted"][4:], resumed["recon"][4:]))
+
+
 def test_resuming_refuses_another_world(tmp_path):
     data, path = MovingDotConfig(**TINY_DATA), tmp_path / "model.pt"
     model = RSSM(RSSMConfig(**TINY_MODEL))
