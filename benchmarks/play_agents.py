@@ -31,24 +31,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DRIVERS = ("actor", "planner")
 
+# One episode per call, so that no call outlasts the browser driver's timeout.
 PLAY = """
-const [driver, first, count, done] = arguments;
+const [driver, index, done] = arguments;
 (async () => {
   const p = window.rssmPlay;
-  await p.setDriver(driver);
-  const out = [];
-  for (let i = first; i < first + count; i++) {
-    await p.episode(i);
-    const ms = [];
-    for (let t = 0; t < p.state().episode_steps; t++) {
-      await p.step();
-      ms.push(p.decision ? p.decision.ms : 0);
-    }
-    const s = p.state();
-    out.push({ success: s.success, distance: s.distance, ms: ms.reduce((a, b) => a + b, 0) / ms.length,
-               imagined: s.imagined_steps_per_action, occluders: p.worldConfig.use_occlusion });
+  if (p.state().driver !== driver) await p.setDriver(driver);
+  await p.episode(index);
+  const ms = [];
+  for (let t = 0; t < p.state().episode_steps; t++) {
+    await p.step();
+    ms.push(p.decision ? p.decision.ms : 0);
   }
-  return out;
+  const s = p.state();
+  return { success: s.success, distance: s.distance, ms: ms.reduce((a, b) => a + b, 0) / ms.length,
+           imagined: s.imagined_steps_per_action, occluders: p.worldConfig.use_occlusion };
 })().then(done, (error) => done({ error: String(error) }));
 """
 
@@ -95,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rssm-play-bench-") as profile:
         browser = chromium(profile)
         try:
-            browser.set_script_timeout(3600)
+            browser.set_script_timeout(100)
             browser.get(f"{url}/book/play.html?paused&seed=0")
             for _ in range(600):
                 status = browser.execute_script("return document.getElementById('rssm-play').dataset.status")
@@ -105,9 +102,12 @@ def main() -> None:
             if status != "ready":
                 raise SystemExit(f"play_agents: the player did not start ({status})")
             for driver in args.drivers:
-                results = browser.execute_async_script(PLAY, driver, args.first_episode, args.episodes)
-                if isinstance(results, dict):
-                    raise SystemExit(f"play_agents: the page failed: {results['error']}")
+                results = []
+                for index in range(args.first_episode, args.first_episode + args.episodes):
+                    result = browser.execute_async_script(PLAY, driver, index)
+                    if "error" in result:
+                        raise SystemExit(f"play_agents: episode {index} failed in the page: {result['error']}")
+                    results.append(result)
                 print(json.dumps({
                     "agent": driver, "success": round(sum(r["success"] for r in results) / len(results), 3),
                     "final_distance_px": round(sum(r["distance"] for r in results) / len(results), 3),

@@ -22,12 +22,12 @@ kinds of latent export alike.
 :func:`export_play_assets` writes the three ``.onnx`` files, a ``manifest.json`` (sizes, K, the world's
 settings) and ``reference.bin``: the frames PyTorch predicts on a scripted 40-step sequence
 (:func:`scripted_sequence`), watched and dreamed, which the page replays through the graphs to check them.
-When the model is the one the shipped Dreamer agent was trained in (chapter 11), the page can also hand
+When the model is the one the shipped Dreamer agent was trained in (chapter 12), the page can also hand
 the dot to an agent, and two more graphs are written (:func:`export_agent_assets`):
 
 - :class:`ActorStep`: ``(h, z, goal) -> action``, the actor's action without exploration;
 - :class:`ReadingStep`: ``(h, z) -> position``, where the agent's goal reward head reads the dot
-  (:class:`rssm.dreamer.RewardReading`), which chapter 10's planner scores plans with;
+  (:class:`rssm.dreamer.RewardReading`), which chapter 11's planner scores plans with;
 
 and ``episodes.json``: the planning task's first episodes (start, goal, occluders) with what the
 PyTorch actor did in each, for the page's tests. Every graph takes any batch, so the page's planner

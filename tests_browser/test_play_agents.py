@@ -1,7 +1,7 @@
 """The Play page's second half in headless Chromium: a goal is set, and an agent drives the dot there.
 
 The drivers run the exported graphs in the page (rssm/web/agents.js): the shipped Dreamer actor, one
-graph call per action, and chapter 10's CEM planner, every candidate imagined by the model. The tests
+graph call per action, and chapter 11's CEM planner, every candidate imagined by the model. The tests
 drive whole episodes through the page's hook (``window.rssmPlay``: ``reset(seed)``, ``episode(i)``,
 ``setDriver``, ``setGoal``, ``step()``, ``state()``) and judge them with the page's own ``state()``,
 then check the controls a reader uses: the driver buttons, a click on a frame, the keys.
@@ -29,33 +29,35 @@ EPISODES = 20  # scripted episodes per bar
 SUCCESS_BAR = 0.7  # of them must end within the task's success radius
 PARITY_POINTS = 0.10  # the browser planner's success rate within this of the Python planner's, same episodes
 
-# Play episodes with a driver and return the page's own judgement of each. `spec` is either
-# {"episodes": [i, ...]} (the planning task's episodes, as episodes.json holds them) or
-# {"pairs": [[seed, x, y], ...]} (the page's own random world for the seed, and a goal in pixels).
+# Play one episode with a driver and return the page's own judgement at its end. `case` is either
+# {"episode": i} (the planning task's episode i, as episodes.json holds it) or {"seed": s, "x": x, "y": y}
+# (the page's own random world for the seed, and a goal in pixels). One call per episode keeps each
+# call short, whatever the machine.
 PLAY = """
-const [driver, spec, done] = arguments;
+const [driver, c, done] = arguments;
 (async () => {
   const p = window.rssmPlay;
-  await p.setDriver(driver);
-  const cases = spec.episodes ? spec.episodes.map((i) => ({ episode: i })) : spec.pairs.map(([seed, x, y]) => ({ seed, x, y }));
-  const out = [];
-  for (const c of cases) {
-    if (c.episode !== undefined) await p.episode(c.episode);
-    else { await p.reset(c.seed); await p.setGoal(c.x, c.y); }
-    const steps = p.state().episode_steps;
-    for (let t = 0; t < steps; t++) await p.step();
-    out.push(p.state());
-  }
-  return out;
+  if (p.state().driver !== driver) await p.setDriver(driver);
+  if (c.episode !== undefined) await p.episode(c.episode);
+  else { await p.reset(c.seed); await p.setGoal(c.x, c.y); }
+  const steps = p.state().episode_steps;
+  for (let t = 0; t < steps; t++) await p.step();
+  return p.state();
 })().then(done, (error) => done({ error: String(error) }));
 """
 
 
 def play(browser, driver: str, spec: dict) -> list[dict]:
-    browser.set_script_timeout(20 * TIMEOUT_S)
-    states = browser.execute_async_script(PLAY, driver, spec)
-    if isinstance(states, dict):
-        pytest.fail(f"the episodes failed in the page: {states['error']}", pytrace=False)
+    """Play the cases of `spec` ({"episodes": [i, ...]} or {"pairs": [[seed, x, y], ...]}) one by one."""
+    cases = ([{"episode": i} for i in spec["episodes"]] if "episodes" in spec
+             else [{"seed": seed, "x": x, "y": y} for seed, x, y in spec["pairs"]])
+    browser.set_script_timeout(2 * TIMEOUT_S)
+    states = []
+    for case in cases:
+        state = browser.execute_async_script(PLAY, driver, case)
+        if "error" in state:
+            pytest.fail(f"the episode {case} failed in the page: {state['error']}", pytrace=False)
+        states.append(state)
     return states
 
 
@@ -110,7 +112,7 @@ def test_the_actor_in_the_page_ends_where_the_pytorch_actor_ends(browser, site_u
 
 
 def test_the_planner_in_the_page_succeeds_as_often_as_the_python_planner(browser, site_url):
-    """The task's episodes 0..19, chapter 10's planner with the same settings and the same learned reward:
+    """The task's episodes 0..19, chapter 11's planner with the same settings and the same learned reward:
     the page draws its candidates with its own generator, so the two agree in rate, not action by action."""
     open_player(browser, site_url)
     page = judged(play(browser, "planner", {"episodes": list(range(EPISODES))}))
@@ -140,6 +142,10 @@ def test_the_actor_drives_at_ten_frames_per_second_or_more_and_the_planner_shows
           f"planner driving: {planner['fps']:.1f} frames per second; the readout says '{readout}'")
     assert actor["fps"] >= 10
     assert readout.startswith("planner: ") and "ms per action, imagining 3,600 steps" in readout
+    costs = browser.execute_script("const t = window.rssmPlay.decisionTimes;"
+                                   "const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;"
+                                   "return [mean(t.actor), mean(t.planner)]")
+    assert costs[1] >= 100 * costs[0], f"play.md: the planner costs hundreds of times the actor per action ({costs})"
 
 
 def test_the_planners_search_can_be_changed_within_limits(browser, site_url):
@@ -171,7 +177,7 @@ def test_driver_buttons_switch_who_drives(browser, site_url):
     planner_row = browser.find_element(By.CSS_SELECTOR, "#rssm-play .rssm-play__planner")
     for name in ("actor", "planner", "you"):
         buttons[name].click()
-        WebDriverWait(browser, TIMEOUT_S).until(lambda d: d.execute_script("return window.rssmPlay.state().driver") == name)
+        WebDriverWait(browser, TIMEOUT_S).until(lambda d, name=name: d.execute_script("return window.rssmPlay.state().driver") == name)
         assert [b.get_attribute("aria-pressed") for b in buttons.values()].count("true") == 1
         assert buttons[name].get_attribute("aria-pressed") == "true"
         assert planner_row.is_displayed() == (name == "planner")
@@ -248,3 +254,52 @@ def test_the_agents_fit_a_phone_screen(browser, site_url):
             assert element.is_displayed() and element.rect["x"] + element.rect["width"] <= 390, selector
     finally:
         browser.set_window_size(size["width"], size["height"])
+
+
+# ----- what play.md tells the reader to try ----------------------------------------------------------
+
+TRY = """
+const [what, episodes, done] = arguments;
+(async () => {
+  const p = window.rssmPlay;
+  const out = [];
+  if (what === "starved") {
+    await p.setDriver("planner");
+    p.setPlanner({ candidates: 10, top_k: 1, iterations: 1 });
+  } else {
+    await p.setDriver("actor");
+  }
+  for (const i of episodes) {
+    await p.episode(i);
+    if (what === "blind") p.setMode("dream");  // the model sees frames 0..7, then only the actions
+    for (let t = 0; t < 30; t++) await p.step();
+    const s = p.state();
+    const model = p.snapshot().estimate;
+    out.push({ success: s.success, model_distance: Math.hypot(model[0] - s.goal[0], model[1] - s.goal[1]),
+               imagined: s.imagined_steps_per_action });
+  }
+  return out;
+})().then(done, (error) => done({ error: String(error) }));
+"""
+
+
+def test_a_starved_planner_still_reaches_most_goals(browser, site_url):
+    """play.md: 10 candidates, 1 elite, 1 iteration (120 imagined steps per action) still reach most goals."""
+    open_player(browser, site_url)
+    browser.set_script_timeout(2 * TIMEOUT_S)
+    results = browser.execute_async_script(TRY, "starved", list(range(10)))
+    assert "error" not in results, results
+    assert {r["imagined"] for r in results} == {120}
+    assert sum(r["success"] for r in results) >= 7
+
+
+def test_an_actor_driving_blind_reaches_the_goal_in_its_dream_and_misses_in_the_world(browser, site_url):
+    """play.md: in dream mode the model's dot ends on the goal, the true dot mostly a few pixels away."""
+    open_player(browser, site_url)
+    browser.set_script_timeout(2 * TIMEOUT_S)
+    results = browser.execute_async_script(TRY, "blind", list(range(10)))
+    assert "error" not in results, results
+    in_dream = sum(r["model_distance"] <= PlanningTask().success_radius for r in results)
+    in_world = sum(r["success"] for r in results)
+    print(f"driving blind: the model's dot within 2 px of the goal in {in_dream}/10, the true dot in {in_world}/10")
+    assert in_dream >= 8 and in_world <= 4

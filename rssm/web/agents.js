@@ -1,6 +1,6 @@
 /**
- * Agents that drive the dot to a goal inside the model: the shipped Dreamer actor (chapter 11) and
- * chapter 10's CEM planner, both run through the exported graphs (see `rssm/export.py`):
+ * Agents that drive the dot to a goal inside the model: the shipped Dreamer actor (chapter 12) and
+ * chapter 11's CEM planner, both run through the exported graphs (see `rssm/export.py`):
  *
  *     actor        (h, z, goal) -> action       the actor's action without exploration, tanh of its mean
  *     reading      (h, z) -> position           where the agent's goal reward head reads the dot (pixels)
@@ -81,7 +81,7 @@ export class ActorDriver {
 }
 
 /**
- * Chapter 10's planner (`rssm.planning.cem_plan` and `MPCAgent`) in the browser: each frame, search
+ * Chapter 11's planner (`rssm.planning.cem_plan` and `MPCAgent`) in the browser: each frame, search
  * action sequences by the cross-entropy method, every candidate imagined by the model and scored by
  * minus its mean distance to the goal (as the reward head reads the imagined states), then apply the
  * first action of the final mean and warm-start the next search from the rest of it.

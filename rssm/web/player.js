@@ -301,8 +301,8 @@ export class Player {
     const control = (name, text, title) => h("button", { type: "button", "data-control": name, title, text });
     this.driverButtons = {
       you: control("driver-you", "you", "you steer with the keys or the buttons"),
-      actor: control("driver-actor", "actor", "the Dreamer actor of chapter 11: one network call per action"),
-      planner: control("driver-planner", "planner", "chapter 10's planner: searches imagined plans every frame"),
+      actor: control("driver-actor", "actor", "the Dreamer actor of chapter 12: one network call per action"),
+      planner: control("driver-planner", "planner", "chapter 11's planner: searches imagined plans every frame"),
     };
     for (const [name, button] of Object.entries(this.driverButtons)) {
       button.addEventListener("click", () => this.setDriver(name).catch(() => {}));
