@@ -12,8 +12,14 @@ uses ``actions[:, t-1]`` to predict frame t (see :mod:`rssm.model`).
 
 Dynamics, for each step t -> t+1 (all in pixels; x is the column, y the row)::
 
-    v[t+1] = clip(v[t] + action_scale * a[t], -max_speed, max_speed)
+    v[t+1] = clip(v[t] + action_scale * a[t] + k[t], -max_speed, max_speed)
     p[t+1] = p[t] + v[t+1], reflected off the walls (and v flips sign on a bounce)
+
+k[t] is a **kick**, zero unless the world is a fork world (``kick_probability > 0``): then, with
+that chance at every step, the dot is kicked up, down, left or right (one of the four, equally
+likely) by ``kick_speed`` px/frame. Given the actions, the default world's future is fixed; a fork
+world's future splits into distinct modes (no kick, or one of four kicks, at any step). Chapters 7
+and 10 use it to compare models on futures that genuinely fork.
 
 Occluders are static gray rectangles drawn *over* the dot: when the dot passes behind one it
 disappears, which makes the world partially observable.
@@ -44,11 +50,14 @@ class MovingDotConfig:
     occluder_min_size: int = 5  # occluder side lengths are drawn uniformly from [min, max] pixels
     occluder_max_size: int = 10  # the largest occluder side, in pixels (at most grid_size)
     occluder_intensity: float = 0.35  # gray level of the occluders (the dot's peak is 1.0)
+    kick_probability: float = 0.0  # chance per step of a kick up, down, left or right (0: no kicks, the future is fixed)
+    kick_speed: float = 1.0  # a kick's velocity change, px/frame, before the max_speed clip (used when kicks happen)
 
     bounds: ClassVar[dict[str, Bounds]] = {  # each field's type is checked too (rssm.config)
         "grid_size": between(8, 256), "seq_len": at_least(2, "a sequence needs a step"), "dot_sigma": positive,
         "max_speed": positive, "action_scale": non_negative, "num_occluders": non_negative,
         "occluder_min_size": positive, "occluder_intensity": between(0, 1, "[)"),
+        "kick_probability": between(0, 1), "kick_speed": positive,
     }
 
     def __post_init__(self) -> None:
@@ -171,11 +180,33 @@ def _random_occluders(config: MovingDotConfig, batch_size: int, gen: torch.Gener
     return mask
 
 
-def simulate_states(initial_state: torch.Tensor, actions: torch.Tensor, config: MovingDotConfig) -> torch.Tensor:
+KICK_DIRECTIONS = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])  # right, left, down, up (y is the row)
+
+
+def draw_kicks(config: MovingDotConfig, batch_size: int, steps: int, gen: torch.Generator) -> torch.Tensor:
+    """The kicks of ``batch_size`` sequences of ``steps`` steps: (B, steps, 2) velocity changes in px/frame.
+
+    Each step, with chance ``config.kick_probability``, one of the four :data:`KICK_DIRECTIONS` (equally
+    likely) times ``config.kick_speed``; else zero. Draws from ``gen`` (``torch.rand`` for whether, then
+    ``torch.randint`` for where), and draws nothing when kicks are off: an old seed gives old data.
+    """
+    kicks = torch.zeros(batch_size, steps, 2)
+    if config.kick_probability == 0:
+        return kicks
+    happens = torch.rand(batch_size, steps, generator=gen) < config.kick_probability  # (B, steps)
+    direction = KICK_DIRECTIONS[torch.randint(4, (batch_size, steps), generator=gen)]  # (B, steps, 2)
+    return torch.where(happens[..., None], config.kick_speed * direction, kicks)
+
+
+def simulate_states(
+    initial_state: torch.Tensor, actions: torch.Tensor, config: MovingDotConfig, kicks: torch.Tensor | None = None
+) -> torch.Tensor:
     """Run the dynamics. initial_state: (B, 4) = (x, y, vx, vy) of frame 0; actions: (B, T, 2).
 
-    Returns states (B, T, 4): frame t's state, where ``actions[:, t]`` moved frame t to t+1 (so the
-    last action does not show up in the result).
+    ``kicks`` (B, T, 2), from :func:`draw_kicks`, act with the actions: ``kicks[:, t]`` is added to the
+    velocity as ``actions[:, t]`` moves frame t to t+1 (None: no kicks). Returns states (B, T, 4): frame
+    t's state, where ``actions[:, t]`` moved frame t to t+1 (so the last action does not show up in the
+    result).
     """
     position, velocity = initial_state[:, :2].float(), initial_state[:, 2:].float()
     B, T = actions.shape[:2]
@@ -183,7 +214,10 @@ def simulate_states(initial_state: torch.Tensor, actions: torch.Tensor, config: 
     for t in range(T):
         states[:, t, :2] = position
         states[:, t, 2:] = velocity
-        velocity = (velocity + config.action_scale * actions[:, t]).clamp(-config.max_speed, config.max_speed)
+        change = config.action_scale * actions[:, t]
+        if kicks is not None:
+            change = change + kicks[:, t]
+        velocity = (velocity + change).clamp(-config.max_speed, config.max_speed)
         position, velocity = reflect(position + velocity, velocity, config.wall_low, config.wall_high)
     return states
 
@@ -195,12 +229,15 @@ def generate_moving_dot_sequences(config: MovingDotConfig, batch_size: int, seed
 
     - ``obs``: (B, T, 1, H, W) float32 in [0, 1], the frames the model sees;
     - ``actions``: (B, T, 2) float32 in [-1, 1]; ``actions[:, t]`` takes frame t to frame t+1;
+    - ``kicks``: (B, T, 2) float32, px/frame, the kicks that acted with ``actions[:, t]`` (all zero
+      unless ``config.kick_probability > 0``; :func:`draw_kicks`);
     - ``states``: (B, T, 4) float32, (x, y, vx, vy) in pixels: the dot's centre in frame t (x the
       column, y the row) and the velocity that brought it there;
     - ``visible``: (B, T) bool, False where an occluder hides the dot's centre;
     - ``occluder_mask``: (B, 1, H, W) bool, where the occluders are (all False without occlusion).
 
-    The same ``seed`` gives the identical batch; ``seed=None`` draws a fresh one.
+    The same ``seed`` gives the identical batch; ``seed=None`` draws a fresh one. The kicks are drawn
+    last, and only in a fork world, so a world without kicks gives the batch it gave before kicks existed.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: must be a positive int")
@@ -216,12 +253,15 @@ def generate_moving_dot_sequences(config: MovingDotConfig, batch_size: int, seed
     velocity = (2 * torch.rand(B, 2, generator=gen) - 1) * config.max_speed
     actions = 2 * torch.rand(B, T, 2, generator=gen) - 1
     occluder_mask = _random_occluders(config, B, gen)
+    kicks = draw_kicks(config, B, T, gen)  # (B, T, 2), zeros without kicks (and nothing drawn)
 
-    states = simulate_states(torch.cat([position, velocity], -1), actions, config)
+    fork = kicks if config.kick_probability > 0 else None  # without kicks, the very same arithmetic as before
+    states = simulate_states(torch.cat([position, velocity], -1), actions, config, fork)
     obs = draw_occluders(render_dots(states[..., :2], config), occluder_mask, config)  # (B, T, 1, H, W)
     return {
         "obs": obs,
         "actions": actions,
+        "kicks": kicks,
         "states": states,
         "visible": dot_is_visible(states[..., :2], occluder_mask),
         "occluder_mask": occluder_mask,
@@ -232,7 +272,7 @@ class MovingDotDataset(Dataset):
     """A fixed set of ``num_sequences`` moving-dot sequences, generated once from ``seed``.
 
     Items are dicts with the per-sequence slices of :func:`generate_moving_dot_sequences`
-    (``obs`` (T, 1, H, W), ``actions`` (T, 2), ``states`` (T, 4), ``visible`` (T,),
+    (``obs`` (T, 1, H, W), ``actions`` (T, 2), ``kicks`` (T, 2), ``states`` (T, 4), ``visible`` (T,),
     ``occluder_mask`` (1, H, W)); :func:`collate_moving_dot` stacks them back into a batch.
     """
 
@@ -263,6 +303,13 @@ def collate_moving_dot(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.
 
 
 
+def _refuse_kicks(world: MovingDotConfig, who: str) -> None:
+    """Raise where a fork world would otherwise be run without its kicks."""
+    if world.kick_probability > 0:
+        raise ValueError(f"{who} does not simulate kicks: MovingDotConfig.kick_probability="
+                         f"{world.kick_probability!r} must be 0 here")
+
+
 class EpisodeStart(Protocol):
     """Where an episode starts: what :class:`MovingDotEnv` needs (``rssm.planning.EpisodeSpec`` is one)."""
 
@@ -275,10 +322,11 @@ class MovingDotEnv:
 
     ``reset()`` returns frame 0; ``step(action)`` applies one action in [-1, 1]^2 (clipped there) and
     returns the next frame. Frames are (1, H, W) float32, as one time step of a generated batch. The
-    world starts where ``spec`` says (any :class:`EpisodeStart`).
+    world starts where ``spec`` says (any :class:`EpisodeStart`). It has no kicks: a fork world raises.
     """
 
     def __init__(self, world: MovingDotConfig, spec: EpisodeStart) -> None:
+        _refuse_kicks(world, "MovingDotEnv")
         self.world = world
         self.spec = spec
         self.reset()
@@ -346,7 +394,11 @@ def occluder_mask(occluders: tuple[tuple[int, int, int, int], ...], config: Movi
 
 
 def play_sequence(sequence: ScriptedSequence, config: MovingDotConfig) -> dict[str, torch.Tensor]:
-    """Run the package's world on a scripted sequence: states (T, 4) and frames (T, 1, H, W)."""
+    """Run the package's world on a scripted sequence: states (T, 4) and frames (T, 1, H, W).
+
+    A scripted sequence fixes every action and has no kicks, so a fork world raises.
+    """
+    _refuse_kicks(config, "play_sequence")
     initial = torch.tensor([sequence.initial_state], dtype=torch.float32)  # (1, 4)
     states = simulate_states(initial, sequence.actions[None].float(), config)  # (1, T, 4)
     mask = occluder_mask(sequence.occluders, config)[None]  # (1, 1, H, W)

@@ -1,15 +1,23 @@
-"""The moving-dot world: shapes, dynamics, the action convention, occlusion, determinism."""
+"""The moving-dot world: shapes, dynamics, the action convention, occlusion, kicks, determinism."""
+
+import dataclasses
+import hashlib
 
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from rssm.dataset import (
+    KICK_DIRECTIONS,
     MovingDotConfig,
     MovingDotDataset,
+    MovingDotEnv,
     collate_moving_dot,
+    draw_kicks,
+    draw_occluders,
     generate_moving_dot_sequences,
     hidden_stretches,
+    render_dots,
     simulate_states,
 )
 from rssm.evaluate import estimate_dot_position
@@ -125,13 +133,106 @@ def test_hidden_stretches_finds_each_run_of_hidden_frames_with_its_visible_margi
     assert hidden_stretches(torch.ones(2, 5, dtype=torch.bool)) == []
 
 
+# ----- kicks: the fork world (chapters 7 and 10) -------------------------------------------------------
+
+FORK = MovingDotConfig(grid_size=16, seq_len=20, dot_sigma=1.0, use_occlusion=False, kick_probability=0.1)
+# The first 16 hex digits of the SHA-256 of actions, states, visible and occluder_mask of 3 sequences,
+# computed with the package before kicks existed: a world without kicks must still give exactly these.
+BEFORE_KICKS = [
+    (MovingDotConfig(), 0, "ac0b1ac1677a984a"),
+    (MovingDotConfig(), 12345, "e5709d985ab9a328"),
+    (MovingDotConfig(grid_size=16, seq_len=24, dot_sigma=1.0, max_speed=1.0, occluder_min_size=3, occluder_max_size=5),
+     7, "6eb492643a8d3bb7"),
+]
+
+
+def digest(data):
+    sha = hashlib.sha256()
+    for key in ("actions", "states", "visible", "occluder_mask"):
+        sha.update(data[key].contiguous().numpy().tobytes())
+    return sha.hexdigest()[:16]
+
+
+def test_kicks_are_off_by_default():
+    config = MovingDotConfig()
+    assert config.kick_probability == 0.0
+    data = generate_moving_dot_sequences(config, 8, seed=0)
+    assert data["kicks"].shape == (8, 64, 2) and not data["kicks"].any()
+
+
+@pytest.mark.parametrize("config, seed, expected", BEFORE_KICKS)
+def test_a_world_without_kicks_gives_the_sequences_it_gave_before_kicks_existed(config, seed, expected):
+    data = generate_moving_dot_sequences(config, 3, seed=seed)
+    assert digest(data) == expected
+    assert torch.equal(data["obs"], draw_occluders(render_dots(data["states"][..., :2], config),
+                                                   data["occluder_mask"], config))
+
+
+def test_kicks_happen_at_the_configured_rate_in_four_equally_likely_directions():
+    data = generate_moving_dot_sequences(FORK, 500, seed=1)  # 10,000 steps
+    kicked = data["kicks"].abs().sum(-1) > 0  # (B, T)
+    rate, n = kicked.float().mean().item(), kicked.numel()
+    assert abs(rate - 0.1) < 4 * (0.1 * 0.9 / n) ** 0.5  # within 4 standard errors
+    directions = data["kicks"][kicked] / FORK.kick_speed  # (kicks, 2)
+    counts = (directions[:, None] == KICK_DIRECTIONS).all(-1).sum(0)  # (4,) right, left, down, up
+    assert counts.sum() == kicked.sum()  # every kick is one of the four
+    assert (counts - counts.float().mean()).abs().max() < 4 * (kicked.sum() * 0.25 * 0.75) ** 0.5
+
+
+def test_a_kick_changes_the_velocity_by_kick_speed():
+    config = dataclasses.replace(FORK, kick_speed=0.75, max_speed=2.0)
+    start = torch.tensor([[8.0, 8.0, 0.5, 0.0]])  # the middle of the grid, moving right
+    actions = torch.zeros(1, 3, 2)
+    kicks = torch.zeros(1, 3, 2)
+    kicks[0, 0] = config.kick_speed * KICK_DIRECTIONS[3]  # up (y is the row)
+    states = simulate_states(start, actions, config, kicks)
+    torch.testing.assert_close(states[0, 1, 2:], torch.tensor([0.5, -0.75]))
+    torch.testing.assert_close(states[0, 2, 2:], torch.tensor([0.5, -0.75]))  # and it stays
+    torch.testing.assert_close(states[0, 1, :2], torch.tensor([8.5, 7.25]))
+
+
+def test_the_fork_world_runs_its_kicks_and_the_same_seed_gives_the_same_kicks():
+    a, b = generate_moving_dot_sequences(FORK, 16, seed=3), generate_moving_dot_sequences(FORK, 16, seed=3)
+    for key in a:
+        assert torch.equal(a[key], b[key])
+    assert a["kicks"].any()
+    assert not torch.equal(a["kicks"], generate_moving_dot_sequences(FORK, 16, seed=4)["kicks"])
+    # the states are the kicks' and the actions' doing; without the kicks the dot goes elsewhere
+    torch.testing.assert_close(simulate_states(a["states"][:, 0], a["actions"], FORK, a["kicks"]), a["states"])
+    assert not torch.allclose(simulate_states(a["states"][:, 0], a["actions"], FORK), a["states"])
+    # kicks are drawn last: everything drawn before them is the world without kicks
+    calm = generate_moving_dot_sequences(dataclasses.replace(FORK, kick_probability=0.0), 16, seed=3)
+    assert torch.equal(a["actions"], calm["actions"]) and torch.equal(a["states"][:, 0], calm["states"][:, 0])
+
+
+def test_draw_kicks_draws_nothing_when_kicks_are_off():
+    gen = torch.Generator().manual_seed(0)
+    assert not draw_kicks(MovingDotConfig(), 4, 10, gen).any()
+    assert torch.equal(gen.get_state(), torch.Generator().manual_seed(0).get_state())
+
+
+def test_the_step_by_step_world_refuses_a_fork_world():
+    spec = dataclasses.make_dataclass("Spec", ["start_state", "occluder_mask"])(
+        torch.tensor([8.0, 8.0, 0.0, 0.0]), torch.zeros(1, 16, 16, dtype=torch.bool))
+    with pytest.raises(ValueError, match="kick_probability=0.1"):
+        MovingDotEnv(FORK, spec)
+
+
+def test_the_kick_fields_round_trip_through_a_dict_and_old_dicts_load():
+    assert MovingDotConfig.from_dict(FORK.to_dict()) == FORK
+    old = {key: value for key, value in MovingDotConfig().to_dict().items() if not key.startswith("kick")}
+    assert MovingDotConfig.from_dict(old) == MovingDotConfig()
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("grid_size", 4), ("seq_len", 1), ("dot_sigma", -1.0), ("max_speed", 0.0), ("num_occluders", -1),
-     ("occluder_max_size", 100), ("use_occlusion", "yes"), ("grid_size", 32.0)],
+     ("occluder_max_size", 100), ("use_occlusion", "yes"), ("grid_size", 32.0),
+     ("kick_probability", -0.1), ("kick_probability", 1.5), ("kick_probability", float("nan")),
+     ("kick_probability", "often"), ("kick_speed", 0.0), ("kick_speed", -1.0)],
 )
 def test_bad_config_values_raise_value_error_naming_the_field(field, value):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(ValueError, match=f"MovingDotConfig.{field}={value!r}"):
         MovingDotConfig(**{field: value})
 
 

@@ -146,6 +146,11 @@ def test_js_world_on_another_grid_and_dot():
     np.testing.assert_allclose(np.array(answer["frames"]), expected["frames"].numpy(), atol=1e-5, rtol=0)
 
 
+def test_js_world_refuses_a_fork_world_rather_than_drop_its_kicks():
+    with pytest.raises(AssertionError, match="does not simulate kicks"):
+        run_js("random", MovingDotConfig(kick_probability=0.1), seed=1, count=1)
+
+
 def test_js_readout_is_estimate_dot_position():
     """Frames like the model's: a blurred dot, noise, occluders, a faint second blob, a blank frame."""
     config = MovingDotConfig()

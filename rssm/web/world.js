@@ -46,6 +46,9 @@ export function checkWorldConfig(config) {
   if (!Number.isInteger(config.grid_size) || config.grid_size < 8) {
     throw new Error("world config: grid_size must be an int >= 8");
   }
+  if (config.kick_probability > 0) {  // rssm.dataset's fork world (chapters 7 and 10)
+    throw new Error(`world config: kick_probability=${config.kick_probability}: the page's world does not simulate kicks`);
+  }
   return Object.freeze({ ...config });
 }
 
