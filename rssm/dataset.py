@@ -268,6 +268,27 @@ def generate_moving_dot_sequences(config: MovingDotConfig, batch_size: int, seed
     }
 
 
+def redraw_futures(batch: dict[str, torch.Tensor], config: MovingDotConfig, K: int, samples: int,
+                   seed: int = 0) -> torch.Tensor:
+    """The world's own futures after frame K-1: ``samples`` re-runs with the batch's actions and fresh kicks.
+
+    batch: a :func:`generate_moving_dot_sequences` batch of ``config``'s world. Each re-run starts from
+    the true state of frame K-1 and applies ``actions[:, K-1:]`` with kicks drawn anew (seeded by
+    ``seed``). Returns states (samples, B, T-K, 4) of frames K..T-1: the distribution a model's sampled
+    futures from a context of K frames should match. Without kicks, every re-run is the batch's own.
+    Chapters 7 and 10 score sampled futures against it.
+    """
+    if not 1 <= K < batch["actions"].shape[1]:
+        raise ValueError(f"K={K!r}: must be in [1, T-1] for sequences of T={batch['actions'].shape[1]} frames")
+    gen = torch.Generator().manual_seed(int(seed))
+    B, T = batch["actions"].shape[:2]
+    actions = batch["actions"][:, K - 1 :].repeat(samples, 1, 1)  # a_{K-1} .. a_{T-1}, (samples * B, T-K+1, 2)
+    kicks = draw_kicks(config, samples * B, T - K + 1, gen)
+    start = batch["states"][:, K - 1].repeat(samples, 1)  # (samples * B, 4)
+    states = simulate_states(start, actions, config, kicks)[:, 1:]  # frames K..T-1
+    return states.view(samples, B, T - K, 4)
+
+
 class MovingDotDataset(Dataset):
     """A fixed set of ``num_sequences`` moving-dot sequences, generated once from ``seed``.
 

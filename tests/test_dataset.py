@@ -17,6 +17,7 @@ from rssm.dataset import (
     draw_occluders,
     generate_moving_dot_sequences,
     hidden_stretches,
+    redraw_futures,
     render_dots,
     simulate_states,
 )
@@ -203,6 +204,19 @@ def test_the_fork_world_runs_its_kicks_and_the_same_seed_gives_the_same_kicks():
     # kicks are drawn last: everything drawn before them is the world without kicks
     calm = generate_moving_dot_sequences(dataclasses.replace(FORK, kick_probability=0.0), 16, seed=3)
     assert torch.equal(a["actions"], calm["actions"]) and torch.equal(a["states"][:, 0], calm["states"][:, 0])
+
+
+def test_redraw_futures_rerun_the_world_from_frame_k_minus_1_with_fresh_kicks():
+    data = generate_moving_dot_sequences(FORK, 6, seed=5)
+    futures = redraw_futures(data, FORK, K=4, samples=50, seed=0)  # (50, 6, 16, 4)
+    assert futures.shape == (50, 6, FORK.seq_len - 4, 4)
+    assert torch.equal(futures, redraw_futures(data, FORK, K=4, samples=50, seed=0))
+    # one frame after K-1 the re-runs are at most one kick apart from the most common one
+    assert (futures[:, :, 0, :2] - futures[:, :, 0, :2].median(0).values).norm(dim=-1).max() <= 2 * FORK.kick_speed
+    assert futures[:, :, -1, :2].std(0).mean() > 1.0  # the futures fork
+    calm = dataclasses.replace(FORK, kick_probability=0.0)
+    data = generate_moving_dot_sequences(calm, 6, seed=5)
+    torch.testing.assert_close(redraw_futures(data, calm, 4, 3), data["states"][None, :, 4:].expand(3, -1, -1, -1))
 
 
 def test_draw_kicks_draws_nothing_when_kicks_are_off():
