@@ -57,7 +57,8 @@ def short(seconds: float) -> str:
 
 
 def chapters() -> list[Path]:
-    return sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+    """Every notebook of the book: the chapters (NN_name) and the appendices (appendix_name)."""
+    return sorted(BOOK.glob("*.ipynb"))
 
 
 def intro_row(name: str) -> re.Pattern[str]:

@@ -88,9 +88,10 @@ def test_every_notebook_is_in_the_toc():
     assert not missing, f"notebooks in book/ that _toc.yml does not list (the book would not show them): {missing}"
 
 
-def test_notebooks_are_numbered_chapters():
-    badly_named = [nb.name for nb in NOTEBOOKS if not re.fullmatch(r"\d\d_[a-z0-9_]+", nb.stem)]
-    assert not badly_named, f"notebooks should be named NN_short_name.ipynb: {badly_named}"
+def test_notebooks_are_numbered_chapters_or_appendices():
+    badly_named = [nb.name for nb in NOTEBOOKS if not re.fullmatch(r"(\d\d|appendix)_[a-z0-9_]+", nb.stem)]
+    assert not badly_named, (
+        f"notebooks should be named NN_short_name.ipynb (a chapter) or appendix_short_name.ipynb: {badly_named}")
 
 
 # --- every notebook ----------------------------------------------------------------------------
