@@ -171,7 +171,8 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, dot_weight: f
     pixel's distance from the sequence's static background (:func:`foreground`): the moving dot's
     pixels count up to 1 + w times more, static background and occluders count once. A small dot is
     ~1% of a frame, so without it the blank frame is a strong local optimum (chapter 4 measures this).
-    With T = 1 every pixel is its own median, so the weight has no effect (chapter 2 shows this).
+    With T = 1 every pixel is its own median, so the weight has no effect (the book's appendix on the
+    blank-frame plateau shows this).
     """
     if dot_weight < 0:
         raise ValueError(f"dot_weight={dot_weight!r}: must be non-negative")
