@@ -1,8 +1,18 @@
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
 from rssm.dataset import MovingDotConfig, generate_moving_dot_sequences
 from rssm.model import RSSM, RSSMConfig
+
+WEB = Path(__file__).resolve().parents[1] / "rssm" / "web"  # the Play page's JavaScript
+NODE = shutil.which("node")
+# For tests that run the page's JavaScript with node: skipped, with the reason, where it is missing.
+requires_node = pytest.mark.skipif(
+    NODE is None, reason="node (Node.js) is not installed: the page's JavaScript cannot run here"
+)
 
 
 @pytest.fixture(autouse=True)

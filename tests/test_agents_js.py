@@ -11,22 +11,17 @@ Skipped, with the reason, where node (Node.js) is not installed.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
+from conftest import NODE, WEB, requires_node
 
 from rssm.export import mask_rows
 from rssm.planning import plan_scores
 
-WEB = Path(__file__).resolve().parents[1] / "rssm" / "web"
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(
-    NODE is None, reason="node (Node.js) is not installed: the page's JavaScript cannot run here"
-)
+pytestmark = requires_node
 
 DRIVER = """
 import { readFileSync } from "node:fs";

@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import subprocess
-from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
+from conftest import NODE, WEB, requires_node
 
 from rssm.dataset import MovingDotConfig, dot_is_visible, draw_occluders, occluder_mask, render_dots, simulate_states
 from rssm.evaluate import estimate_dot_position
 from rssm.export import scripted_sequence
 
-WEB = Path(__file__).resolve().parents[1] / "rssm" / "web"
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(
-    NODE is None, reason="node (Node.js) is not installed: the page's JavaScript cannot run here"
-)
+pytestmark = requires_node
 
 # Reads one JSON request on stdin, answers with one JSON line. Float32Arrays are sent as lists.
 DRIVER = """
