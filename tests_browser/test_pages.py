@@ -113,7 +113,7 @@ class TestWhatAReaderSees:
             "};"
             "const images = [...document.querySelectorAll('article .cell_output img')]"
             "  .filter(img => !img.closest('.rssm-player'));"
-            "const players = [...document.querySelectorAll('article .rssm-player')];"
+            "const players = [...document.querySelectorAll('article .rssm-player, article #rssm-play')];"
             "return [...images, ...players].filter(el => !captioned(el))"
             "  .map(el => el.tagName === 'IMG' ? el.src.slice(0, 80) : 'a player');")
         assert not missing, f"{page}: {len(missing)} figure(s) without a numbered caption: {missing[:5]}"
