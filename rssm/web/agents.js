@@ -14,7 +14,7 @@
  * @module agents
  */
 
-import { makeRng, randn } from "./world.js";
+import { MovingDotWorld, makeRng, randn } from "./world.js";
 
 /**
  * What a driver returns for one frame.
@@ -241,4 +241,14 @@ export function maskFromRows(rows, size) {
     }
   });
   return mask;
+}
+
+/**
+ * The world of one exported episode (an entry of episodes.json): its start state and occluders, in a
+ * world of `config` (the manifest's world settings). The page's self-check and the player's
+ * `episode(i)` both start from it, so the two cannot drift apart.
+ */
+export function worldFromEpisode(spec, config) {
+  const [x, y, vx, vy] = spec.start;
+  return new MovingDotWorld(config, { x, y, vx, vy }, [], maskFromRows(spec.occluders, config.grid_size));
 }

@@ -24,7 +24,7 @@
  * @module page
  */
 
-import { ActorDriver, PlannerDriver, loadEpisodes, maskFromRows } from "./agents.js";
+import { ActorDriver, PlannerDriver, loadEpisodes, worldFromEpisode } from "./agents.js";
 import { OrtGraphs, OrtModel } from "./ort_backend.js";
 import { Player } from "./player.js";
 import { MovingDotWorld } from "./world.js";
@@ -99,9 +99,7 @@ export async function selfCheck(graphs) {
 async function actorCheck(graphs) {
   const { episodes } = await loadEpisodes(new URL(graphs.manifest.agent.episodes.file, MODEL_URL));
   const spec = episodes[0];
-  const config = graphs.manifest.world;
-  const [x, y, vx, vy] = spec.start;
-  const world = new MovingDotWorld(config, { x, y, vx, vy }, [], maskFromRows(spec.occluders, config.grid_size));
+  const world = worldFromEpisode(spec, graphs.manifest.world);
   const model = new OrtModel(graphs);
   const actor = new ActorDriver(graphs, 0); // no imagined rollout: only the action
   await model.reset();
@@ -164,7 +162,7 @@ function makeAgents(graphs, seed) {
     task: agent.task,
     limits: agent.planner_limits,
     episodes: () => (episodes ??= loadEpisodes(new URL(agent.episodes.file, MODEL_URL))),
-    maskFromRows,
+    worldFromEpisode,
   };
 }
 

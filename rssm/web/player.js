@@ -570,9 +570,7 @@ export class Player {
         throw new Error(`episode ${index}: must be an int in [0, ${episodes.length - 1}]`);
       }
       const spec = episodes[index];
-      const [x, y, vx, vy] = spec.start;
-      const mask = this.agents.maskFromRows(spec.occluders, this.worldConfig.grid_size);
-      this.world = new MovingDotWorld(this.worldConfig, { x, y, vx, vy }, [], mask);
+      this.world = this.agents.worldFromEpisode(spec, this.worldConfig);
       this.goal = [...spec.goal];
       if (this.agents.drivers.planner.reseed) this.agents.drivers.planner.reseed(index);
       await this.startWorld();
