@@ -132,7 +132,8 @@ def frames_player(
 
     try:
         animation = FuncAnimation(fig, draw, frames=T, init_func=lambda: draw(0), interval=1000 / fps, blit=False)
-        return _fit_page(animation.to_jshtml(fps=fps, default_mode=default_mode), caption)
+        alt = f"{title + ': ' if title else ''}{', '.join(names)}, frame by frame ({T} frames)"
+        return _fit_page(animation.to_jshtml(fps=fps, default_mode=default_mode), caption, alt)
     finally:
         plt.close(fig)
 
@@ -151,14 +152,18 @@ _FIT_CSS = """<style>
 </style>"""
 
 
-def _fit_page(html: str, caption: str | None) -> str:
+def _fit_page(html: str, caption: str | None, alt: str) -> str:
     """Make matplotlib's player work offline and fit any column: local button glyphs instead of the
-    CDN icon font, images and slider no wider than the page, and an optional caption underneath."""
+    CDN icon font, images and slider no wider than the page, alt text on the frame image (what a
+    screen reader says of it), and an optional caption underneath."""
     html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
     for icon, glyph in _ICONS.items():
         html = html.replace(f'<i class="fa {icon}"></i>', glyph)
     if "https://" in html:
         raise RuntimeError("frames_player: matplotlib's player now loads something remote; update _fit_page")
+    if html.count('<img id="_anim_img') != 1:
+        raise RuntimeError("frames_player: matplotlib's player no longer has one frame <img>; update _fit_page")
+    html = html.replace('<img id="_anim_img', f'<img alt="{escape(alt)}" id="_anim_img')
     text = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
     return f'{_FIT_CSS}<figure class="rssm-player">{html}{text}</figure>'
 

@@ -212,3 +212,10 @@ def test_a_player_loads_nothing_remote_fits_the_column_and_carries_its_caption(s
     assert "https://" not in html and "http://" not in html  # no CDN icon font: it works offline
     assert "max-width: 100%" in html
     assert "<figcaption>the true frames, one per step</figcaption>" in html
+
+
+def test_a_player_s_frame_image_has_alt_text_naming_its_panels(small_batch):
+    frames = small_batch["obs"][0]
+    html = frames_player({"truth": frames, "model": frames}, title="sequence 3")
+    T = frames.shape[0]
+    assert f'<img alt="sequence 3: truth, model, frame by frame ({T} frames)" id="_anim_img' in html

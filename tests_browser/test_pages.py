@@ -87,6 +87,22 @@ class TestWhatAReaderSees:
         sources = browser.execute_script("return document.querySelectorAll('article .math').length;")
         typeset = browser.execute_script("return document.querySelectorAll('article mjx-container').length;")
         assert typeset >= sources, f"{page}: {sources} formulas, {typeset} typeset"
+        # The left sidebar lists every chapter's title on every page, also on pages that load no MathJax:
+        # a title with math in it would show there as raw LaTeX.
+        sidebar = browser.execute_script("const nav = document.querySelector('.bd-sidebar-primary');"
+                                         "return nav ? nav.innerText : '';")
+        assert sidebar, f"{page}: no sidebar found"
+        raw = [line for line in sidebar.splitlines() if "\\(" in line or "$" in line]
+        assert not raw, f"{page}: raw LaTeX in the sidebar: {raw}"
+
+    def test_every_image_says_what_it_shows(self, browser, page):
+        """Each image in the text has alt text, for a screen reader and for a page whose images fail to
+        load: figures, diagrams, and the players' frame (rssm.players writes its panels' names)."""
+        missing = browser.execute_script(
+            "return [...document.querySelectorAll('article img')]"
+            ".filter(img => !(img.getAttribute('alt') || '').trim())"
+            ".map(img => (img.getAttribute('src') || img.id || 'an image').slice(0, 80));")
+        assert not missing, f"{page}: {len(missing)} image(s) without alt text: {missing[:5]}"
 
     def test_no_widget_leaves_an_empty_area(self, browser, page):
         widgets = browser.execute_script(

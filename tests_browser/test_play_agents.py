@@ -189,11 +189,18 @@ def test_a_click_on_a_frame_sets_the_goal_there_and_the_agent_drives_to_it(brows
     open_player(browser, site_url)
     browser.execute_async_script("const done = arguments[0]; window.rssmPlay.setDriver('actor').then(done);")
     canvas = browser.find_element(By.CSS_SELECTOR, "#rssm-play canvas")  # the true world
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)  # clear of the page's header
     size = browser.execute_script("return window.rssmPlay.worldConfig.grid_size")
-    box = canvas.rect
+    box = browser.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                 "return {left: r.left, top: r.top, width: r.width, height: r.height};", canvas)
     target = (20.0, 9.0)  # grid pixels
     dx = (target[0] + 0.5) / size * box["width"] - box["width"] / 2  # from the canvas's centre
     dy = (target[1] + 0.5) / size * box["height"] - box["height"] / 2
+    point = (box["left"] + box["width"] / 2 + dx, box["top"] + box["height"] / 2 + dy)
+    hit = browser.execute_script("const e = document.elementFromPoint(arguments[0], arguments[1]);"
+                                 "return e === arguments[2] ? 'canvas' : (e ? e.outerHTML.slice(0, 120) : 'nothing');",
+                                 *point, canvas)
+    assert hit == "canvas", f"the click point {point} is covered by {hit}"
     ActionChains(browser).move_to_element_with_offset(canvas, round(dx), round(dy)).click().perform()
     WebDriverWait(browser, TIMEOUT_S).until(
         lambda d: np.allclose(d.execute_script("return window.rssmPlay.state().goal"), target, atol=0.5))
