@@ -29,10 +29,11 @@ EPISODES = 20  # scripted episodes per bar
 SUCCESS_BAR = 0.7  # of them must end within the task's success radius
 PARITY_POINTS = 0.10  # the browser planner's success rate within this of the Python planner's, same episodes
 
-# Play one episode with a driver and return the page's own judgement at its end. `case` is either
-# {"episode": i} (the planning task's episode i, as episodes.json holds it) or {"seed": s, "x": x, "y": y}
-# (the page's own random world for the seed, and a goal in pixels). One call per episode keeps each
-# call short, whatever the machine.
+# Play one episode with a driver and return the page's own judgement at its end, with where the
+# model's frame puts the dot. `case` is either {"episode": i} (the planning task's episode i, as
+# episodes.json holds it) or {"seed": s, "x": x, "y": y} (the page's own random world for the seed, and
+# a goal in pixels), and may hold a mode set once the episode starts ("dream": the model sees frames
+# 0..K-1, then only the actions). One call per episode keeps each call short, whatever the machine.
 PLAY = """
 const [driver, c, done] = arguments;
 (async () => {
@@ -40,17 +41,20 @@ const [driver, c, done] = arguments;
   if (p.state().driver !== driver) await p.setDriver(driver);
   if (c.episode !== undefined) await p.episode(c.episode);
   else { await p.reset(c.seed); await p.setGoal(c.x, c.y); }
+  if (c.mode) p.setMode(c.mode);
   const steps = p.state().episode_steps;
   for (let t = 0; t < steps; t++) await p.step();
-  return p.state();
+  return { ...p.state(), model_estimate: p.snapshot().estimate };
 })().then(done, (error) => done({ error: String(error) }));
 """
 
 
 def play(browser, driver: str, spec: dict) -> list[dict]:
-    """Play the cases of `spec` ({"episodes": [i, ...]} or {"pairs": [[seed, x, y], ...]}) one by one."""
+    """Play the cases of `spec` ({"episodes": [i, ...]} or {"pairs": [[seed, x, y], ...]}, with an optional
+    "mode") one by one."""
     cases = ([{"episode": i} for i in spec["episodes"]] if "episodes" in spec
              else [{"seed": seed, "x": x, "y": y} for seed, x, y in spec["pairs"]])
+    cases = [{**case, "mode": spec.get("mode")} for case in cases]
     browser.set_script_timeout(2 * TIMEOUT_S)
     states = []
     for case in cases:
@@ -265,48 +269,24 @@ def test_the_agents_fit_a_phone_screen(browser, site_url):
 
 # ----- what play.md tells the reader to try ----------------------------------------------------------
 
-TRY = """
-const [what, episodes, done] = arguments;
-(async () => {
-  const p = window.rssmPlay;
-  const out = [];
-  if (what === "starved") {
-    await p.setDriver("planner");
-    p.setPlanner({ candidates: 10, top_k: 1, iterations: 1 });
-  } else {
-    await p.setDriver("actor");
-  }
-  for (const i of episodes) {
-    await p.episode(i);
-    if (what === "blind") p.setMode("dream");  // the model sees frames 0..7, then only the actions
-    for (let t = 0; t < 30; t++) await p.step();
-    const s = p.state();
-    const model = p.snapshot().estimate;
-    out.push({ success: s.success, model_distance: Math.hypot(model[0] - s.goal[0], model[1] - s.goal[1]),
-               imagined: s.imagined_steps_per_action });
-  }
-  return out;
-})().then(done, (error) => done({ error: String(error) }));
-"""
-
 
 def test_a_starved_planner_still_reaches_most_goals(browser, site_url):
     """play.md: 10 candidates, 1 elite, 1 iteration (120 imagined steps per action) still reach most goals."""
     open_player(browser, site_url)
-    browser.set_script_timeout(2 * TIMEOUT_S)
-    results = browser.execute_async_script(TRY, "starved", list(range(10)))
-    assert "error" not in results, results
-    assert {r["imagined"] for r in results} == {120}
+    browser.execute_async_script("const done = arguments[0]; const p = window.rssmPlay;"
+                                 "p.setDriver('planner').then(() => done(p.setPlanner("
+                                 "{ candidates: 10, top_k: 1, iterations: 1 })));")
+    results = play(browser, "planner", {"episodes": list(range(10))})
+    assert {r["imagined_steps_per_action"] for r in results} == {120}
     assert sum(r["success"] for r in results) >= 7
 
 
 def test_an_actor_driving_blind_reaches_the_goal_in_its_dream_and_misses_in_the_world(browser, site_url):
     """play.md: in dream mode the model's dot ends on the goal, the true dot mostly a few pixels away."""
     open_player(browser, site_url)
-    browser.set_script_timeout(2 * TIMEOUT_S)
-    results = browser.execute_async_script(TRY, "blind", list(range(10)))
-    assert "error" not in results, results
-    in_dream = sum(r["model_distance"] <= PlanningTask().success_radius for r in results)
+    results = play(browser, "actor", {"episodes": list(range(10)), "mode": "dream"})
+    in_dream = sum(np.hypot(*np.subtract(r["model_estimate"], r["goal"])) <= PlanningTask().success_radius
+                   for r in results)
     in_world = sum(r["success"] for r in results)
     print(f"driving blind: the model's dot within 2 px of the goal in {in_dream}/10, the true dot in {in_world}/10")
     assert in_dream >= 8 and in_world <= 4
