@@ -4,7 +4,9 @@ Each run is the command line itself (a subprocess, timed from start to exit: dat
 validation and figures included), with the flags given after ``--`` and a fresh output folder. The
 saved ``model.pt`` is then scored on the benchmark protocol (``rssm.evaluate.BENCHMARK``: K = 8, 256
 fresh held-out sequences of the run's world): the dot-position error in pixels at horizon 10 over
-visible frames, next to the constant-velocity baseline. One JSON line per run.
+visible frames, next to the constant-velocity baseline. One JSON line per run, with the run's
+learning rate (``lr``, ``lr_final``), since the default recipe's changed once: runs recorded before
+2026-12-08 used 1e-3 and 0.1, later ones 3e-3 and 0.033.
 
 Minutes depend on the machine, and on what else it is doing: run one at a time on a quiet machine.
 
@@ -56,6 +58,8 @@ def run_once(flags: list[str], seed: int, keep: Path | None) -> dict:
     return {
         "command": "rssm-train " + " ".join(["--seed", str(seed), *flags]),
         "occlusion": run.data_config.use_occlusion,
+        "lr": run.train_config["lr"],  # the learning rate's peak and final fraction: the default changed once
+        "lr_final": run.train_config["lr_final"],
         "threads": torch.get_num_threads(),
         "steps": run.step,
         "epochs": run.epoch,

@@ -50,9 +50,9 @@ class TrainConfig(LossConfig):
     seed: int = 42  # seeds the training set, the initialisation and the batches
     batch_size: int = 32  # sequences per gradient step
     epochs: int = 100  # passes over the training set
-    lr: float = 1e-3  # Adam's peak learning rate, reached after the warm-up
+    lr: float = 3e-3  # Adam's peak learning rate, reached after the warm-up
     warmup_steps: int = 100  # linear learning-rate warm-up, in steps
-    lr_final: float = 0.1  # cosine decay to lr * lr_final over the run's budget (1: constant)
+    lr_final: float = 0.033  # cosine decay to lr * lr_final over the run's budget (1: constant; 0.033: to 1e-4)
     grad_clip: float = 100.0  # clip the global gradient norm at this value
     train_sequences: int = 2560  # size of the fixed training set (an epoch is one pass over it)
     chunk_len: int | None = 32  # train on random windows of this many frames (None or 0: whole sequences)

@@ -129,7 +129,7 @@ def numbers(
         "frame": times(1, d.grid_size, d.grid_size),
         "steps_per_epoch": t.train_sequences // t.batch_size,
         "total_steps": total,
-        "lr_end": t.lr * t.lr_final,
+        "lr_end": float(f"{t.lr * t.lr_final:.1g}"),  # the floor to one digit, as a label (9.9e-05 reads 0.0001)
         "batch_windows": batch_windows(window, d.seq_len),
         "dot_weight_plot": schedule_plot(
             lambda s: dot_weight_at(s, t),
@@ -143,7 +143,7 @@ def numbers(
             lambda s: learning_rate_at(s, s / total, t),
             total,
             [(t.warmup_steps, "middle"), (total, "middle")],
-            [t.lr, t.lr * t.lr_final],
+            [t.lr, float(f"{t.lr * t.lr_final:.1g}")],
             "line-deter",
             log=False,
         ),

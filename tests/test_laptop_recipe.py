@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rssm.train import TrainConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "laptop_recipe.py"
 
@@ -24,6 +26,7 @@ def test_a_short_run_prints_and_records_its_line(tmp_path):
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert line["command"] == "rssm-train --seed 3 " + " ".join(flags)
     assert line["steps"] == 2 and line["occlusion"] is False
+    assert (line["lr"], line["lr_final"]) == (TrainConfig().lr, TrainConfig().lr_final)  # the run's learning rate
     assert 0 < line["h10_constant_velocity_px"] and 0 < line["h10_px"]
     assert record.read_text().splitlines() == ['{"earlier": true}', json.dumps(line)]  # appended, nothing lost
 
