@@ -102,6 +102,7 @@ def numbers(
     maps = [(c.cnn_depth * 2**i, c.image_size // 2 ** (i + 1)) for i in range(c.cnn_layers)]
     window = min(t.chunk_len or d.seq_len, d.seq_len)
     total = t.epochs * (t.train_sequences // t.batch_size)
+    lr_end = float(f"{t.lr * t.lr_final:.1g}")  # the floor to one digit, as a label (9.9e-05 reads 0.0001)
     return {
         "style": STYLE,
         "model": c,
@@ -129,7 +130,7 @@ def numbers(
         "frame": times(1, d.grid_size, d.grid_size),
         "steps_per_epoch": t.train_sequences // t.batch_size,
         "total_steps": total,
-        "lr_end": float(f"{t.lr * t.lr_final:.1g}"),  # the floor to one digit, as a label (9.9e-05 reads 0.0001)
+        "lr_end": lr_end,
         "batch_windows": batch_windows(window, d.seq_len),
         "dot_weight_plot": schedule_plot(
             lambda s: dot_weight_at(s, t),
@@ -143,7 +144,7 @@ def numbers(
             lambda s: learning_rate_at(s, s / total, t),
             total,
             [(t.warmup_steps, "middle"), (total, "middle")],
-            [t.lr, float(f"{t.lr * t.lr_final:.1g}")],
+            [t.lr, lr_end],
             "line-deter",
             log=False,
         ),
